@@ -1,0 +1,409 @@
+"""Node kinds: one small class per kind, registered by its kind name.
+
+The registry is the checklist: ``tests/engine/test_node_kinds.py`` fails for a registered kind
+that has no test cases. Each class declares its schema (checked when a flow loads), the messages it
+shows (for translation and SMS checks), where it can lead (for validation and the diagram), what
+happens when the conversation arrives at it, and, for kinds that wait, what an answer does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from app.engine.effects import LocaleChanged
+
+if TYPE_CHECKING:
+    from app.engine.runtime import Run
+
+TARGET_PATTERN = r"^(flow:[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)?|[a-z][a-z0-9_]*)$"
+KEY_PATTERN = r"^[a-z][a-z0-9_.]*$"
+_TARGET = {"type": "string", "pattern": TARGET_PATTERN}
+_TEXT = {"type": "string", "minLength": 1}
+
+
+@dataclass(frozen=True)
+class Goto:
+    """Move to another node (``name``), another flow (``flow:id``) or a node in it (``flow:id/name``)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Stop here until the child answers."""
+
+
+@dataclass(frozen=True)
+class End:
+    """This conversation is finished."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The answer was not understood: the node has said why; ask again."""
+
+
+Transition = Goto | Wait | End | Retry
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """One translatable message of a node: the gettext context, the English text and its line."""
+
+    context: str
+    text: str
+    line: int
+    comment: str = ""
+    is_keywords: bool = False
+
+
+REGISTRY: dict[str, type[NodeKind]] = {}
+
+
+def register(cls: type[NodeKind]) -> type[NodeKind]:
+    """Add a node kind to the registry under its ``kind`` name."""
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+class NodeKind:
+    """A step of a flow. Subclasses set ``kind``, ``waits`` and ``schema``."""
+
+    kind: ClassVar[str] = ""
+    waits: ClassVar[bool] = False
+    summary: ClassVar[str] = ""
+    schema: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, flow_id: str, node_id: str, data: dict[str, Any], lines: dict[tuple, int]):
+        self.flow_id = flow_id
+        self.id = node_id
+        self.data = data
+        self._lines = lines
+        self.line = lines.get((), 0)
+        self.context = f"{flow_id}.{node_id}"
+
+    def line_of(self, *path: Any) -> int:
+        """The source line of a field of this node (the node's own line if unknown)."""
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return self.line
+
+    @property
+    def text(self) -> str | None:
+        return self.data.get("text")
+
+    def messages(self) -> list[MessageRef]:
+        """Every translatable message this node shows."""
+        if self.text:
+            return [MessageRef(self.context, self.text, self.line_of("text"))]
+        return []
+
+    def targets(self) -> list[tuple[str, int]]:
+        """Where this node can lead, with the line that says so."""
+        return []
+
+    def enter(self, run: Run) -> Transition:
+        """What happens when the conversation arrives here."""
+        raise NotImplementedError
+
+    def receive(self, text: str, run: Run) -> Transition:
+        """What an answer does (only for kinds that wait)."""
+        raise NotImplementedError
+
+    def prompt(self, run: Run) -> None:
+        """Show this node's question again."""
+        self.enter(run)
+
+
+@register
+class Say(NodeKind):
+    """Send a message, then move on."""
+
+    kind = "say"
+    summary = "Send a message, then go to the next step"
+    schema = {
+        "type": "object",
+        "properties": {"kind": {}, "text": _TEXT, "next": _TARGET},
+        "required": ["text", "next"],
+        "additionalProperties": False,
+    }
+
+    def targets(self) -> list[tuple[str, int]]:
+        return [(self.data["next"], self.line_of("next"))]
+
+    def enter(self, run: Run) -> Transition:
+        run.say(self.context, self.data["text"])
+        return Goto(self.data["next"])
+
+
+@register
+class Ask(NodeKind):
+    """Ask a question with a free-text answer, save the answer, then move on."""
+
+    kind = "ask"
+    waits = True
+    summary = "Ask a question and save the answer in words"
+    schema = {
+        "type": "object",
+        "properties": {
+            "kind": {},
+            "text": _TEXT,
+            "save": {"type": "string", "pattern": KEY_PATTERN},
+            "next": _TARGET,
+        },
+        "required": ["text", "save", "next"],
+        "additionalProperties": False,
+    }
+
+    def targets(self) -> list[tuple[str, int]]:
+        return [(self.data["next"], self.line_of("next"))]
+
+    def enter(self, run: Run) -> Transition:
+        run.say(self.context, self.data["text"])
+        return Wait()
+
+    def receive(self, text: str, run: Run) -> Transition:
+        answer = text.strip()
+        if not answer:
+            run.system("empty_answer")
+            return Retry()
+        run.save(self.data["save"], answer)
+        return Goto(self.data["next"])
+
+
+@register
+class Choice(NodeKind):
+    """Offer numbered choices; accept the number, the label, a keyword or a near spelling."""
+
+    kind = "choice"
+    waits = True
+    summary = "Offer numbered choices, each leading somewhere"
+    schema = {
+        "type": "object",
+        "properties": {
+            "kind": {},
+            "text": _TEXT,
+            "save": {"type": "string", "pattern": KEY_PATTERN},
+            "choices": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 9,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "label": _TEXT,
+                        "goto": _TARGET,
+                        "keywords": _TEXT,
+                        "value": {"type": "string"},
+                        "set_locale": {"type": "string", "pattern": r"^[a-z]{2,3}(_[A-Z]{2})?$"},
+                    },
+                    "required": ["label", "goto"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["text", "choices"],
+        "additionalProperties": False,
+    }
+
+    @property
+    def choices(self) -> list[dict[str, Any]]:
+        return self.data["choices"]
+
+    def messages(self) -> list[MessageRef]:
+        found = super().messages()
+        for index, choice in enumerate(self.choices):
+            found.append(
+                MessageRef(self.context, choice["label"], self.line_of("choices", index, "label"))
+            )
+            if "keywords" in choice:
+                found.append(
+                    MessageRef(
+                        f"{self.context}.keywords",
+                        choice["keywords"],
+                        self.line_of("choices", index, "keywords"),
+                        comment="Words a child might type for this choice, separated by commas.",
+                        is_keywords=True,
+                    )
+                )
+        return found
+
+    def targets(self) -> list[tuple[str, int]]:
+        return [(c["goto"], self.line_of("choices", i, "goto")) for i, c in enumerate(self.choices)]
+
+    def enter(self, run: Run) -> Transition:
+        run.say(
+            self.context,
+            self.data["text"],
+            options=tuple((self.context, c["label"]) for c in self.choices),
+        )
+        return Wait()
+
+    def pick(self, text: str, run: Run) -> int | None:
+        """The index of the choice the text means, or None."""
+        options = []
+        for choice in self.choices:
+            phrases = run.phrases(self.context, choice["label"])
+            if "keywords" in choice:
+                phrases |= run.keyword_phrases(f"{self.context}.keywords", choice["keywords"])
+            options.append(phrases)
+        return run.match(text, options)
+
+    def take(self, index: int, run: Run) -> Transition:
+        """Act on the chosen option."""
+        choice = self.choices[index]
+        if "save" in self.data:
+            run.save(self.data["save"], choice.get("value", choice["label"]))
+        if "set_locale" in choice:
+            run.emit(LocaleChanged(locale=choice["set_locale"]))
+        return Goto(choice["goto"])
+
+    def receive(self, text: str, run: Run) -> Transition:
+        index = self.pick(text, run)
+        if index is None:
+            run.system("invalid_choice", count=str(len(self.choices)))
+            return Retry()
+        return self.take(index, run)
+
+
+@register
+class Confirm(NodeKind):
+    """Ask a yes-or-no question."""
+
+    kind = "confirm"
+    waits = True
+    summary = "Ask a yes or no question"
+    schema = {
+        "type": "object",
+        "properties": {
+            "kind": {},
+            "text": _TEXT,
+            "save": {"type": "string", "pattern": KEY_PATTERN},
+            "yes": _TARGET,
+            "no": _TARGET,
+        },
+        "required": ["text", "yes", "no"],
+        "additionalProperties": False,
+    }
+
+    def targets(self) -> list[tuple[str, int]]:
+        return [(self.data["yes"], self.line_of("yes")), (self.data["no"], self.line_of("no"))]
+
+    def enter(self, run: Run) -> Transition:
+        run.say(self.context, self.data["text"])
+        return Wait()
+
+    def receive(self, text: str, run: Run) -> Transition:
+        answer = run.match(
+            text, [run.command_phrases("keywords_yes"), run.command_phrases("keywords_no")]
+        )
+        if answer is None:
+            run.system("invalid_yes_no")
+            return Retry()
+        value = "yes" if answer == 0 else "no"
+        if "save" in self.data:
+            run.save(self.data["save"], value)
+        return Goto(self.data[value])
+
+
+@register
+class Branch(NodeKind):
+    """Go one way or another on what the host knows (a variable is set) or an earlier answer."""
+
+    kind = "branch"
+    summary = "Choose the next step from what we know"
+    schema = {
+        "type": "object",
+        "properties": {
+            "kind": {},
+            "cases": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "if_set": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+                        "if_answer": {
+                            "type": "object",
+                            "properties": {
+                                "key": {"type": "string", "pattern": KEY_PATTERN},
+                                "equals": {"type": "string"},
+                            },
+                            "required": ["key", "equals"],
+                            "additionalProperties": False,
+                        },
+                        "goto": _TARGET,
+                    },
+                    "required": ["goto"],
+                    "oneOf": [{"required": ["if_set"]}, {"required": ["if_answer"]}],
+                    "additionalProperties": False,
+                },
+            },
+            "otherwise": _TARGET,
+        },
+        "required": ["cases", "otherwise"],
+        "additionalProperties": False,
+    }
+
+    def variables(self) -> list[tuple[str, int]]:
+        """Context variables this branch tests, for validation."""
+        return [
+            (c["if_set"], self.line_of("cases", i, "if_set"))
+            for i, c in enumerate(self.data["cases"])
+            if "if_set" in c
+        ]
+
+    def targets(self) -> list[tuple[str, int]]:
+        found = [(c["goto"], self.line_of("cases", i, "goto")) for i, c in enumerate(self.data["cases"])]
+        return [*found, (self.data["otherwise"], self.line_of("otherwise"))]
+
+    def enter(self, run: Run) -> Transition:
+        for case in self.data["cases"]:
+            if "if_set" in case and run.variable(case["if_set"]):
+                return Goto(case["goto"])
+            if "if_answer" in case:
+                wanted = case["if_answer"]
+                if run.answer(wanted["key"]) == wanted["equals"]:
+                    return Goto(case["goto"])
+        return Goto(self.data["otherwise"])
+
+
+@register
+class Jump(NodeKind):
+    """Go straight to another step or flow."""
+
+    kind = "jump"
+    summary = "Go to another step or flow"
+    schema = {
+        "type": "object",
+        "properties": {"kind": {}, "goto": _TARGET},
+        "required": ["goto"],
+        "additionalProperties": False,
+    }
+
+    def targets(self) -> list[tuple[str, int]]:
+        return [(self.data["goto"], self.line_of("goto"))]
+
+    def enter(self, run: Run) -> Transition:
+        return Goto(self.data["goto"])
+
+
+@register
+class Finish(NodeKind):
+    """End the conversation, with an optional last message."""
+
+    kind = "end"
+    summary = "End the conversation"
+    schema = {
+        "type": "object",
+        "properties": {"kind": {}, "text": _TEXT},
+        "additionalProperties": False,
+    }
+
+    def enter(self, run: Run) -> Transition:
+        if self.text:
+            run.say(self.context, self.text)
+        return End()

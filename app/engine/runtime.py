@@ -1,0 +1,305 @@
+"""The runtime: ``advance`` moves a conversation one inbound message forward.
+
+State is plain JSON-ready data::
+
+    {"flow": "main_menu", "version": "3f2a...", "node": "menu",   # None when idle
+     "answers": {"key": "value"},
+     "history": [[flow, version, node], ...],   # questions answered, for BACK
+     "stack": [[flow, version, node], ...]}     # where to return after LANGUAGE
+
+Global commands (MENU, HELP, BACK, STOP, START, LANGUAGE) work at every step and are understood in
+the child's language and in English. Nothing here performs I/O; the host renders the replies and
+applies the effects.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.engine.definition import LANGUAGE_FLOW, Flow, Library
+from app.engine.effects import Effect, OptedIn, OptedOut
+from app.engine.nodes import Choice, End, Goto, NodeKind, Retry, Wait
+from app.engine.text import fill, match_option, normalise, split_keywords, strip_accents
+
+MAX_STEPS = 100
+
+COMMANDS = ("stop", "start", "help", "menu", "back", "language")
+
+
+def _identity(context: str, msgid: str) -> str:
+    return msgid
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What happened: the child sent ``text``, or (``timeout``) they left a question unanswered."""
+
+    text: str = ""
+    timeout: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """Read-only facts the host looked up. The clock is here so the engine never reads it."""
+
+    now: datetime
+    locale: str = "en"
+    variables: Mapping[str, str | None] = field(default_factory=dict)
+    translate: Callable[[str, str], str] = _identity
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to send: its gettext context and English text, parameters, numbered options."""
+
+    context: str
+    msgid: str
+    params: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """The result of one ``advance``: the new state, replies to send, effects, nodes visited."""
+
+    state: dict[str, Any]
+    replies: tuple[Reply, ...]
+    effects: tuple[Effect, ...]
+    path: tuple[str, ...]
+
+
+class FlowRuntimeError(Exception):
+    """A flow cannot continue: it loops, or leads to a step that does not exist."""
+
+
+def new_state() -> dict[str, Any]:
+    """The state of a child who has not started any conversation."""
+    return {"flow": None, "version": None, "node": None, "answers": {}, "history": [], "stack": []}
+
+
+def render(reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]) -> str:
+    """The text of a reply in the locale ``translate`` serves, with variables and numbered options."""
+    values = {k: v for k, v in variables.items() if v}
+    values.update(dict(reply.params))
+    text = fill(translate(reply.context, reply.msgid), values)
+    if reply.options:
+        lines = [f"{i} {fill(translate(ctx, label), values)}" for i, (ctx, label) in enumerate(reply.options, 1)]
+        text = "\n".join([text, *lines])
+    return text
+
+
+class Run:
+    """One call of ``advance``: the working state and what it has produced so far."""
+
+    def __init__(self, library: Library, state: Mapping[str, Any], context: Context):
+        self.library = library
+        self.context = context
+        self.state: dict[str, Any] = {**new_state(), **copy.deepcopy(dict(state))}
+        self.replies: list[Reply] = []
+        self.effects: list[Effect] = []
+        self.path: list[str] = []
+        self.steps = 0
+        self._variables = {k: v for k, v in context.variables.items() if v}
+
+    # -- what nodes call ------------------------------------------------------------------
+    def say(self, context: str, msgid: str, options: tuple[tuple[str, str], ...] = (), **params: str) -> None:
+        """Queue a reply."""
+        self.replies.append(Reply(context, msgid, tuple(sorted(params.items())), options))
+
+    def system(self, key: str, **params: str) -> None:
+        """Queue one of the system messages."""
+        messages = self.library.messages
+        self.say(messages.context(key), messages.texts[key], **params)
+
+    def emit(self, effect: Effect) -> None:
+        self.effects.append(effect)
+
+    def save(self, key: str, value: str) -> None:
+        self.state["answers"][key] = value
+
+    def answer(self, key: str) -> str | None:
+        return self.state["answers"].get(key)
+
+    def variable(self, name: str) -> str | None:
+        return self._variables.get(name)
+
+    def phrases(self, context: str, msgid: str) -> set[str]:
+        """A message as the child may type it: in their language and in English."""
+        return {fill(self.context.translate(context, msgid), self._variables), fill(msgid, self._variables)}
+
+    def keyword_phrases(self, context: str, msgid: str) -> set[str]:
+        """Comma-separated keywords in the child's language and in English."""
+        found: set[str] = set()
+        for text in self.phrases(context, msgid):
+            found.update(split_keywords(text))
+        return found
+
+    def command_phrases(self, key: str) -> set[str]:
+        messages = self.library.messages
+        return self.keyword_phrases(messages.context(key), messages.texts[key])
+
+    def match(self, text: str, options: Sequence[set[str]]) -> int | None:
+        return match_option(text, options)
+
+    # -- moving around --------------------------------------------------------------------
+    def position(self) -> list[Any]:
+        return [self.state["flow"], self.state["version"], self.state["node"]]
+
+    def flow(self) -> Flow:
+        flow = self.library.get(self.state["flow"], self.state["version"])
+        if flow is None:
+            raise FlowRuntimeError(f"the flow '{self.state['flow']}' does not exist")
+        return flow
+
+    def node(self) -> NodeKind:
+        flow = self.flow()
+        node = flow.nodes.get(self.state["node"])
+        if node is None:
+            raise FlowRuntimeError(f"the flow '{flow.id}' has no step '{self.state['node']}'")
+        return node
+
+    def is_waiting(self) -> bool:
+        return self.state["node"] is not None
+
+    def set_position(self, position: Sequence[Any]) -> None:
+        self.state["flow"], self.state["version"], self.state["node"] = position
+
+    def go(self, target: str) -> None:
+        """Move to a target: ``node``, ``flow:id`` (its start) or ``flow:id/node``."""
+        if target.startswith("flow:"):
+            flow_id, _, node_id = target[len("flow:") :].partition("/")
+            flow = self.library.get(flow_id)
+            if flow is None:
+                raise FlowRuntimeError(f"leads to the flow '{flow_id}', which does not exist")
+            self.set_position([flow.id, flow.version, node_id or flow.start])
+        else:
+            self.state["node"] = target
+
+    def idle(self) -> None:
+        self.state.update(flow=None, version=None, node=None, history=[], stack=[])
+
+    def run(self) -> None:
+        """Enter nodes from the current position until one waits for an answer or the flow ends."""
+        while True:
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise FlowRuntimeError(
+                    f"stopped after {MAX_STEPS} steps without waiting for an answer: "
+                    f"the flow '{self.state['flow']}' loops at '{self.state['node']}'"
+                )
+            node = self.node()
+            self.path.append(f"{node.flow_id}.{node.id}")
+            transition = node.enter(self)
+            if isinstance(transition, Goto):
+                self.go(transition.target)
+            elif isinstance(transition, Wait):
+                return
+            elif isinstance(transition, End):
+                if self.state["stack"]:
+                    self.set_position(self.state["stack"].pop())
+                    continue
+                self.idle()
+                return
+
+    def answered(self, transition: Any, node: NodeKind) -> None:
+        """Act on what a waiting node did with an answer."""
+        if isinstance(transition, Retry):
+            node.prompt(self)
+            return
+        self.state["history"].append(self.position())
+        if isinstance(transition, Goto):
+            self.go(transition.target)
+            self.run()
+        elif isinstance(transition, End):
+            self.idle()
+
+    def start(self, flow_id: str, text: str = "") -> None:
+        """Start a flow; if its first question is a choice that the text already answers, take it."""
+        self.go(f"flow:{flow_id}")
+        before = len(self.replies)
+        self.run()
+        if not (text and self.is_waiting()):
+            return
+        node = self.node()
+        if isinstance(node, Choice):
+            index = node.pick(text, self)
+            if index is not None:
+                del self.replies[before:]
+                self.answered(node.take(index, self), node)
+
+    # -- global commands ------------------------------------------------------------------
+    def command(self, text: str) -> str | None:
+        """The global command the whole message is, if any."""
+        said = normalise(text)
+        if not said:
+            return None
+        for name in COMMANDS:
+            phrases = self.command_phrases(f"keywords_{name}")
+            if said in phrases or strip_accents(said) in {strip_accents(p) for p in phrases}:
+                return name
+        return None
+
+    def do_command(self, name: str, text: str) -> None:
+        if name == "stop":
+            self.emit(OptedOut())
+            self.system("opted_out")
+            self.idle()
+        elif name == "start":
+            self.emit(OptedIn())
+            self.system("opted_in")
+        elif name == "help":
+            self.system("help")
+            if self.is_waiting():
+                self.node().prompt(self)
+        elif name == "menu":
+            self.idle()
+            self.start(self.library.entry)
+        elif name == "back":
+            if self.state["history"]:
+                self.set_position(self.state["history"].pop())
+                self.run()
+            else:
+                self.system("nothing_to_go_back_to")
+                if self.is_waiting():
+                    self.node().prompt(self)
+                else:
+                    self.start(self.library.entry)
+        elif name == "language":
+            if self.is_waiting():
+                self.state["stack"].append(self.position())
+            self.start(LANGUAGE_FLOW, text)
+
+
+def recognise_command(library: Library, text: str, context: Context) -> str | None:
+    """The global command a whole message is (e.g. "start"), without advancing anything."""
+    return Run(library, new_state(), context).command(text)
+
+
+def advance(library: Library, state: Mapping[str, Any], inbound: Inbound, context: Context) -> Step:
+    """Move a conversation forward by one inbound message (or timeout). Pure: no I/O, no clock."""
+    run = Run(library, state, context)
+    if run.is_waiting():
+        try:
+            run.node()
+        except FlowRuntimeError:
+            # The flow changed under a waiting child (a step was removed): start again cleanly.
+            run.idle()
+    if inbound.timeout:
+        if run.is_waiting():
+            run.system("resume")
+            run.node().prompt(run)
+    else:
+        command = run.command(inbound.text)
+        if command:
+            run.do_command(command, inbound.text)
+        elif run.is_waiting():
+            node = run.node()
+            run.path.append(f"{node.flow_id}.{node.id}")
+            run.answered(node.receive(inbound.text, run), node)
+        else:
+            run.start(library.entry, inbound.text)
+    return Step(run.state, tuple(run.replies), tuple(run.effects), tuple(run.path))

@@ -1,0 +1,108 @@
+"""Text handling shared by the runtime and triage: normalising what a child types, and matching it."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+# Characters that render as nothing or as a space but defeat naive matching.
+_INVISIBLE = {"\u00ad", "\u034f", "\u061c", "\u115f", "\u1160", "\u17b4", "\u17b5", "\u3164"}
+_PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
+_SPACE = re.compile(r"\s+", re.UNICODE)
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+FUZZY_CUTOFF = 0.8
+
+
+def strip_invisible(text: str) -> str:
+    """Remove zero-width and other format characters (Unicode category Cf) and soft hyphens."""
+    return "".join(
+        ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in _INVISIBLE
+    )
+
+
+def normalise(text: str) -> str:
+    """Fold text for matching: NFKC, invisible characters out, case folded, punctuation to spaces."""
+    text = unicodedata.normalize("NFKC", strip_invisible(text))
+    text = text.casefold().replace("\u2019", "'").replace("'", "")
+    text = _PUNCT.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def strip_accents(text: str) -> str:
+    """Drop combining marks so "yn ol" matches "yn ôl" when a phone has no accents."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def placeholders(text: str) -> list[str]:
+    """The ``{variable}`` names used in a message."""
+    return _PLACEHOLDER.findall(text)
+
+
+def fill(text: str, variables: dict[str, str]) -> str:
+    """Replace ``{name}`` placeholders; unknown names are left visible rather than raising."""
+    return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+
+
+def split_keywords(keywords: str) -> list[str]:
+    """A comma-separated keyword message as a list of normalised phrases."""
+    return [k for k in (normalise(p) for p in keywords.split(",")) if k]
+
+
+def _forms(phrase: str) -> set[str]:
+    folded = normalise(phrase)
+    return {folded, strip_accents(folded)} - {""}
+
+
+def match_option(text: str, options: Sequence[Iterable[str]]) -> int | None:
+    """Index of the option a child meant, or None.
+
+    Each option is a set of phrases (its label in every language the child may use, plus
+    keywords). A bare number picks by position; then an exact phrase; then the option whose
+    phrase appears as whole words in the text (longest phrase wins, a tie is no match); then a
+    near spelling of the whole text.
+    """
+    said = normalise(text)
+    if not said:
+        return None
+    said_plain = strip_accents(said)
+    number = re.fullmatch(r"(\d{1,3})", said)
+    if number:
+        index = int(number.group(1)) - 1
+        return index if 0 <= index < len(options) else None
+
+    forms = [set().union(*(_forms(p) for p in phrases)) for phrases in options]
+    for index, phrase_set in enumerate(forms):
+        if said in phrase_set or said_plain in phrase_set:
+            return index
+
+    best: tuple[int, int] | None = None
+    tie = False
+    padded = f" {said_plain} "
+    for index, phrase_set in enumerate(forms):
+        for phrase in phrase_set:
+            if f" {strip_accents(phrase)} " in padded:
+                length = len(phrase)
+                if best is None or length > best[0]:
+                    best, tie = (length, index), False
+                elif length == best[0] and index != best[1]:
+                    tie = True
+    if best is not None and not tie:
+        return best[1]
+
+    scored: list[tuple[float, int]] = []
+    for index, phrase_set in enumerate(forms):
+        ratio = max(
+            (difflib.SequenceMatcher(None, said_plain, strip_accents(p)).ratio() for p in phrase_set),
+            default=0.0,
+        )
+        scored.append((ratio, index))
+    scored.sort(reverse=True)
+    if scored and scored[0][0] >= FUZZY_CUTOFF:
+        if len(scored) > 1 and scored[1][0] == scored[0][0]:
+            return None
+        return scored[0][1]
+    return None
