@@ -109,7 +109,11 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
-        return f"{where}: node '{self.node}': {self.message}" if self.node else f"{where}: {self.message}"
+        return (
+            f"{where}: node '{self.node}': {self.message}"
+            if self.node
+            else f"{where}: {self.message}"
+        )
 
 
 class FlowDefinitionError(Exception):
@@ -219,7 +223,9 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(error, "problem", None) or str(error)
-        raise FlowDefinitionError([Problem(source, line, f"this is not valid YAML: {problem}")]) from None
+        raise FlowDefinitionError(
+            [Problem(source, line, f"this is not valid YAML: {problem}")]
+        ) from None
     lines: dict[tuple, int] = {}
 
     def walk(node: yaml.Node | None, path: tuple) -> None:
@@ -240,7 +246,11 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
 
 
 def _schema_problems(
-    data: Any, schema: dict[str, Any], lines: dict[tuple, int], source: str, node: str | None = None,
+    data: Any,
+    schema: dict[str, Any],
+    lines: dict[tuple, int],
+    source: str,
+    node: str | None = None,
     prefix: tuple = (),
 ) -> list[Problem]:
     problems = []
@@ -276,9 +286,7 @@ def parse_flow(text: str, source: str) -> Flow:
             problems.extend(node_problems)
             continue
         node_lines = {
-            path[2:]: line
-            for path, line in lines.items()
-            if path[:2] == ("nodes", node_id)
+            path[2:]: line for path, line in lines.items() if path[:2] == ("nodes", node_id)
         }
         nodes[node_id] = kind(data["id"], node_id, node_data, node_lines)
     if problems:
@@ -299,7 +307,9 @@ def parse_flow(text: str, source: str) -> Flow:
     return flow
 
 
-def check_flow(flow: Flow, start_line: int = 1, flow_ids: Iterable[str] | None = None) -> list[Problem]:
+def check_flow(
+    flow: Flow, start_line: int = 1, flow_ids: Iterable[str] | None = None
+) -> list[Problem]:
     """Structural checks within one flow: targets exist, every node reachable, known variables.
 
     With ``flow_ids``, targets in other flows are checked too; without it, they are left to
@@ -308,7 +318,11 @@ def check_flow(flow: Flow, start_line: int = 1, flow_ids: Iterable[str] | None =
     problems: list[Problem] = []
     known_flows = set(flow_ids) if flow_ids is not None else None
     if flow.start not in flow.nodes:
-        problems.append(Problem(flow.source, start_line, f"the flow starts at '{flow.start}', which does not exist"))
+        problems.append(
+            Problem(
+                flow.source, start_line, f"the flow starts at '{flow.start}', which does not exist"
+            )
+        )
     for node in flow.nodes.values():
         for target, line in node.targets():
             problems.extend(_target_problems(flow, node, target, line, known_flows))
@@ -318,11 +332,22 @@ def check_flow(flow: Flow, start_line: int = 1, flow_ids: Iterable[str] | None =
         if variables:
             for name, line in variables():
                 if name not in KNOWN_VARIABLES:
-                    problems.append(Problem(flow.source, line, f"'{name}' is not a variable this service knows", node.id))
+                    problems.append(
+                        Problem(
+                            flow.source,
+                            line,
+                            f"'{name}' is not a variable this service knows",
+                            node.id,
+                        )
+                    )
     reachable = _reachable(flow)
     for node in flow.nodes.values():
         if node.id not in reachable:
-            problems.append(Problem(flow.source, node.line, "no step leads here, so no one can reach it", node.id))
+            problems.append(
+                Problem(
+                    flow.source, node.line, "no step leads here, so no one can reach it", node.id
+                )
+            )
     return problems
 
 
@@ -331,11 +356,22 @@ def _target_problems(
 ) -> list[Problem]:
     if not target.startswith("flow:"):
         if target not in flow.nodes:
-            return [Problem(flow.source, line, f"leads to '{target}', which is not a step in this flow", node.id)]
+            return [
+                Problem(
+                    flow.source,
+                    line,
+                    f"leads to '{target}', which is not a step in this flow",
+                    node.id,
+                )
+            ]
         return []
     other = target[len("flow:") :].split("/", 1)[0]
     if known_flows is not None and other not in known_flows:
-        return [Problem(flow.source, line, f"leads to the flow '{other}', which does not exist", node.id)]
+        return [
+            Problem(
+                flow.source, line, f"leads to the flow '{other}', which does not exist", node.id
+            )
+        ]
     return []
 
 
@@ -368,7 +404,9 @@ def parse_messages(text: str, source: str) -> SystemMessages:
     texts: dict[str, str] = data["messages"]
     for key in REQUIRED_MESSAGES:
         if key not in texts:
-            problems.append(Problem(source, lines.get(("messages",), 1), f"the message '{key}' is missing"))
+            problems.append(
+                Problem(source, lines.get(("messages",), 1), f"the message '{key}' is missing")
+            )
     message_lines = {key: lines.get(("messages", key), 1) for key in texts}
     messages = SystemMessages(texts, message_lines, source)
     for ref in messages.messages():
@@ -392,9 +430,23 @@ def check_library(library: Library) -> list[Problem]:
                     continue
                 other, _, node_id = target[len("flow:") :].partition("/")
                 if other not in flow_ids:
-                    problems.append(Problem(flow.source, line, f"leads to the flow '{other}', which does not exist", node.id))
+                    problems.append(
+                        Problem(
+                            flow.source,
+                            line,
+                            f"leads to the flow '{other}', which does not exist",
+                            node.id,
+                        )
+                    )
                 elif node_id and node_id not in library.flows[other].nodes:
-                    problems.append(Problem(flow.source, line, f"leads to '{node_id}', which is not a step in the flow '{other}'", node.id))
+                    problems.append(
+                        Problem(
+                            flow.source,
+                            line,
+                            f"leads to '{node_id}', which is not a step in the flow '{other}'",
+                            node.id,
+                        )
+                    )
     return problems
 
 
@@ -421,13 +473,27 @@ def load_library(directory: Path, root: Path | None = None) -> Library:
             problems.extend(error.problems)
             continue
         if flow.id in flows:
-            problems.append(Problem(source, 1, f"the flow id '{flow.id}' is already used by {flows[flow.id].source}"))
+            problems.append(
+                Problem(
+                    source, 1, f"the flow id '{flow.id}' is already used by {flows[flow.id].source}"
+                )
+            )
             continue
         if flow.id != path.stem:
-            problems.append(Problem(source, 1, f"the flow id '{flow.id}' should match the file name '{path.stem}'"))
+            problems.append(
+                Problem(
+                    source, 1, f"the flow id '{flow.id}' should match the file name '{path.stem}'"
+                )
+            )
         flows[flow.id] = flow
     if messages is None:
-        problems.append(Problem(str(directory.relative_to(root) / MESSAGES_FILE), 1, "the system messages file is missing"))
+        problems.append(
+            Problem(
+                str(directory.relative_to(root) / MESSAGES_FILE),
+                1,
+                "the system messages file is missing",
+            )
+        )
     if problems:
         raise FlowDefinitionError(problems)
     assert messages is not None

@@ -357,7 +357,9 @@ class Branch(NodeKind):
         ]
 
     def targets(self) -> list[tuple[str, int]]:
-        found = [(c["goto"], self.line_of("cases", i, "goto")) for i, c in enumerate(self.data["cases"])]
+        found = [
+            (c["goto"], self.line_of("cases", i, "goto")) for i, c in enumerate(self.data["cases"])
+        ]
         return [*found, (self.data["otherwise"], self.line_of("otherwise"))]
 
     def enter(self, run: Run) -> Transition:

@@ -81,13 +81,18 @@ def new_state() -> dict[str, Any]:
     return {"flow": None, "version": None, "node": None, "answers": {}, "history": [], "stack": []}
 
 
-def render(reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]) -> str:
+def render(
+    reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]
+) -> str:
     """The text of a reply in the locale ``translate`` serves, with variables and numbered options."""
     values = {k: v for k, v in variables.items() if v}
     values.update(dict(reply.params))
     text = fill(translate(reply.context, reply.msgid), values)
     if reply.options:
-        lines = [f"{i} {fill(translate(ctx, label), values)}" for i, (ctx, label) in enumerate(reply.options, 1)]
+        lines = [
+            f"{i} {fill(translate(ctx, label), values)}"
+            for i, (ctx, label) in enumerate(reply.options, 1)
+        ]
         text = "\n".join([text, *lines])
     return text
 
@@ -106,7 +111,9 @@ class Run:
         self._variables = {k: v for k, v in context.variables.items() if v}
 
     # -- what nodes call ------------------------------------------------------------------
-    def say(self, context: str, msgid: str, options: tuple[tuple[str, str], ...] = (), **params: str) -> None:
+    def say(
+        self, context: str, msgid: str, options: tuple[tuple[str, str], ...] = (), **params: str
+    ) -> None:
         """Queue a reply."""
         self.replies.append(Reply(context, msgid, tuple(sorted(params.items())), options))
 
@@ -129,7 +136,10 @@ class Run:
 
     def phrases(self, context: str, msgid: str) -> set[str]:
         """A message as the child may type it: in their language and in English."""
-        return {fill(self.context.translate(context, msgid), self._variables), fill(msgid, self._variables)}
+        return {
+            fill(self.context.translate(context, msgid), self._variables),
+            fill(msgid, self._variables),
+        }
 
     def keyword_phrases(self, context: str, msgid: str) -> set[str]:
         """Comma-separated keywords in the child's language and in English."""
@@ -269,7 +279,8 @@ class Run:
                 else:
                     self.start(self.library.entry)
         elif name == "language":
-            if self.is_waiting():
+            # Remember the question to come back to, unless the child is already choosing a language.
+            if self.is_waiting() and self.state["flow"] != LANGUAGE_FLOW:
                 self.state["stack"].append(self.position())
             self.start(LANGUAGE_FLOW, text)
 

@@ -18,9 +18,7 @@ FUZZY_CUTOFF = 0.8
 
 def strip_invisible(text: str) -> str:
     """Remove zero-width and other format characters (Unicode category Cf) and soft hyphens."""
-    return "".join(
-        ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in _INVISIBLE
-    )
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in _INVISIBLE)
 
 
 def normalise(text: str) -> str:
@@ -96,7 +94,10 @@ def match_option(text: str, options: Sequence[Iterable[str]]) -> int | None:
     scored: list[tuple[float, int]] = []
     for index, phrase_set in enumerate(forms):
         ratio = max(
-            (difflib.SequenceMatcher(None, said_plain, strip_accents(p)).ratio() for p in phrase_set),
+            (
+                difflib.SequenceMatcher(None, said_plain, strip_accents(p)).ratio()
+                for p in phrase_set
+            ),
             default=0.0,
         )
         scored.append((ratio, index))

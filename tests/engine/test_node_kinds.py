@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from app.engine.definition import read_yaml
 from app.engine.nodes import REGISTRY
 

@@ -10,12 +10,40 @@ import pytest
 ENGINE = Path(__file__).resolve().parents[2] / "app" / "engine"
 ALLOWED_THIRD_PARTY = {"yaml", "jsonschema", "gsm0338"}
 FORBIDDEN_STDLIB = {
-    "socket", "subprocess", "urllib", "http", "requests", "sqlite3", "random", "uuid", "time",
-    "asyncio", "threading", "os", "shutil", "tempfile", "logging",
+    "socket",
+    "subprocess",
+    "urllib",
+    "http",
+    "requests",
+    "sqlite3",
+    "random",
+    "uuid",
+    "time",
+    "asyncio",
+    "threading",
+    "os",
+    "shutil",
+    "tempfile",
+    "logging",
 }
 STDLIB = {
-    "__future__", "ast", "collections", "copy", "dataclasses", "datetime", "difflib", "enum",
-    "functools", "hashlib", "itertools", "json", "math", "pathlib", "re", "string", "typing",
+    "__future__",
+    "ast",
+    "collections",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "difflib",
+    "enum",
+    "functools",
+    "hashlib",
+    "itertools",
+    "json",
+    "math",
+    "pathlib",
+    "re",
+    "string",
+    "typing",
     "unicodedata",
 }
 
@@ -37,7 +65,9 @@ def test_engine_module_imports_only_the_standard_library_and_its_own_package(pat
         top = module.split(".")[0]
         where = f"{path.name}:{line} imports {module}"
         if top == "app":
-            assert module.startswith("app.engine"), f"{where}: the engine may import only app.engine"
+            assert module.startswith("app.engine"), (
+                f"{where}: the engine may import only app.engine"
+            )
             continue
         assert top not in FORBIDDEN_STDLIB, f"{where}: no I/O, clock or randomness in the engine"
         assert top in STDLIB | ALLOWED_THIRD_PARTY, f"{where}: not an allowed import for the engine"
@@ -47,4 +77,6 @@ def test_engine_never_reads_the_clock() -> None:
     for path in ENGINE.glob("*.py"):
         source = path.read_text()
         for call in ("datetime.now(", "date.today(", "datetime.utcnow(", "time.time("):
-            assert call not in source, f"{path.name} calls {call}: the clock must come from the context"
+            assert call not in source, (
+                f"{path.name} calls {call}: the clock must come from the context"
+            )

@@ -16,7 +16,12 @@ QUESTIONS = {
     "title": "Views",
     "start": "home",
     "nodes": {
-        "home": {"kind": "ask", "text": "How are things at home?", "save": "home", "next": "school"},
+        "home": {
+            "kind": "ask",
+            "text": "How are things at home?",
+            "save": "home",
+            "next": "school",
+        },
         "school": {
             "kind": "choice",
             "text": "How is school?",

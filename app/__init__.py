@@ -1,0 +1,82 @@
+"""Reviewline: a messaging service that helps children in care reach their reviewing officer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask, jsonify
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from app.config import check_production, database_url, load_settings
+from app.crypto import FieldCipher, configure
+from app.engine import load_library
+from app.extensions import db, migrate
+from app.i18n import Catalogs
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app: settings, encryption, database, flows, catalogs, blueprints, CLI."""
+    app = Flask(__name__, instance_relative_config=True)
+    if test_config is None:
+        load_dotenv(PROJECT_ROOT / ".env")
+        app.config.from_mapping(load_settings(app.instance_path))
+    else:
+        app.config.from_mapping(load_settings(app.instance_path, environ={}))
+        app.config.from_mapping(test_config)
+    check_production(app.config)
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config["DATABASE_URL"])
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = not app.config.get("DEVELOPMENT") and not app.testing
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    configure(
+        FieldCipher.from_setting(
+            app.config["FIELD_ENCRYPTION_KEYS"], app.config.get("BLIND_INDEX_KEY")
+        )
+    )
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+
+    flows_dir = Path(app.config.get("FLOWS_DIR") or PROJECT_ROOT / "flows")
+    locales_dir = Path(app.config.get("LOCALES_DIR") or PROJECT_ROOT / "locales")
+    app.extensions["reviewline.library"] = load_library(flows_dir, root=flows_dir.parent)
+    app.extensions["reviewline.catalogs"] = Catalogs(locales_dir)
+
+    from app.cli import register_cli
+    from app.simulator import bp as simulator_bp
+
+    app.register_blueprint(simulator_bp)
+    register_cli(app)
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        """200 when the database answers."""
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any database failure means unhealthy
+            db.session.rollback()
+            return jsonify(status="error", detail="database unavailable"), 503
+        return jsonify(status="ok")
+
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """SQLite: enforce foreign keys, write-ahead log for concurrent readers, wait when busy."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,1 @@
+"""Channel adapters: verify, parse into an InboundMessage, render replies, deliver the outbox."""

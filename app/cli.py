@@ -1,0 +1,101 @@
+"""Flask CLI commands: ``flows check``, ``demo load``, ``keys rotate``."""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app.engine import FlowDefinitionError, load_library
+
+flows_cli = AppGroup("flows", help="Check the conversation flows and their translations.")
+demo_cli = AppGroup("demo", help="Demo data for development and the simulator.")
+keys_cli = AppGroup("keys", help="Field encryption keys.")
+
+
+@flows_cli.command("check")
+def flows_check() -> None:
+    """Validate every flow and catalog; print SMS segments and coverage; exit 1 on errors."""
+    from app import PROJECT_ROOT
+    from app.flow_report import check
+    from app.i18n import Catalogs
+
+    flows_dir = Path(current_app.config.get("FLOWS_DIR") or PROJECT_ROOT / "flows")
+    try:
+        library = load_library(flows_dir, root=flows_dir.parent)
+    except FlowDefinitionError as error:
+        for problem in error.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(error.problems)} error(s); the flows cannot be used.", err=True)
+        sys.exit(1)
+    catalogs: Catalogs = current_app.extensions["reviewline.catalogs"]
+    report = check(library, catalogs)
+
+    click.echo(
+        f"{len(library.flows)} flows, {len(library.all_messages())} messages, "
+        f"locales: {', '.join(catalogs.locales)}"
+    )
+    click.echo("\nSMS segments per message (sample values filled in):")
+    by_message: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for row in report.rows:
+        mark = "" if row.translated else "*"
+        by_message[(row.source, row.context)][row.locale] = f"{row.segments} {row.encoding}{mark}"
+    header = f"  {'message':<40}" + "".join(f"{loc:>12}" for loc in catalogs.locales)
+    click.echo(header)
+    for (_, context), cells in by_message.items():
+        click.echo(
+            f"  {context:<40}" + "".join(f"{cells.get(loc, '-'):>12}" for loc in catalogs.locales)
+        )
+    click.echo("  (* not translated: the child would get English)")
+    click.echo("\nTranslation coverage:")
+    for cov in report.coverage:
+        click.echo(
+            f"  {cov.locale:<6} {cov.translated}/{cov.total} ready ({cov.percent:.0f}%), "
+            f"{cov.fuzzy} need review, {cov.missing} missing"
+        )
+    if report.problems:
+        click.echo("")
+        for problem in report.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(report.problems)} error(s).", err=True)
+        sys.exit(1)
+    click.echo("\nAll flows are valid.")
+
+
+@demo_cli.command("load")
+def demo_load() -> None:
+    """Load the demo authority, staff and children; running it twice changes nothing."""
+    from app.demo import DEMO_PASSWORD, load_demo
+    from app.extensions import db
+
+    created = load_demo(db.session)
+    db.session.commit()
+    click.echo("Demo data " + ("loaded." if created else "already present; nothing changed."))
+    click.echo(f"Demo staff logins (password for all: {DEMO_PASSWORD}):")
+    from app.demo import STAFF
+
+    for staff in STAFF:
+        click.echo(f"  {staff['email']:<40} {staff['role']}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored field under the newest key in FIELD_ENCRYPTION_KEYS."""
+    from app.extensions import db
+    from app.keys import rotate_all
+
+    counts = rotate_all(db.session)
+    db.session.commit()
+    for name, count in counts.items():
+        click.echo(f"  {name}: {count} value(s) re-encrypted")
+    click.echo("Done. Once every process uses the new key first, older keys can be removed.")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(flows_cli)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(keys_cli)

@@ -1,0 +1,25 @@
+"""The data model, one module per aggregate. Model methods never commit."""
+
+from app.models.audit import AuditEvent
+from app.models.base import Base, utcnow
+from app.models.messaging import Concern, ConversationState, Message, OutboxMessage
+from app.models.people import Authority, ChannelIdentity, Child, IroAssignment, StaffUser
+from app.models.reviews import Review, ReviewAction, WishesSubmission
+
+__all__ = [
+    "AuditEvent",
+    "Authority",
+    "Base",
+    "ChannelIdentity",
+    "Child",
+    "Concern",
+    "ConversationState",
+    "IroAssignment",
+    "Message",
+    "OutboxMessage",
+    "Review",
+    "ReviewAction",
+    "StaffUser",
+    "WishesSubmission",
+    "utcnow",
+]

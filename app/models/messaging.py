@@ -1,0 +1,84 @@
+"""Messaging: every message in and out, conversation state, concerns, and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.crypto import Encrypted
+from app.models.base import Base, utcnow
+
+MESSAGE_CHANNELS = ("sms", "telegram", "web")
+
+
+class ConversationState(Base):
+    """Where a child is in a flow, and their answers so far (encrypted: answers are personal)."""
+
+    __tablename__ = "conversation_state"
+
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(Encrypted("json"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Message(Base):
+    """One message in or out. Inbound messages are unique per channel and provider id."""
+
+    __tablename__ = "message"
+    __table_args__ = (UniqueConstraint("channel", "direction", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id"), index=True, nullable=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
+    channel: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # For senders who are not linked to a child: a keyed hash, so repeats can be seen, not read.
+    sender_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    body: Mapped[str] = mapped_column(Encrypted())
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    encoding: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    segments: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Concern(Base):
+    """Something a child raised for staff; urgent ones go to the safeguarding queue."""
+
+    __tablename__ = "concern"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id"), index=True, nullable=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), nullable=True)
+    review_action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_action.id"), nullable=True
+    )
+    category: Mapped[str] = mapped_column(String(40), default="general")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    detail: Mapped[str | None] = mapped_column(Encrypted(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[Message | None] = relationship()
+
+
+class OutboxMessage(Base):
+    """An outbound message waiting for the worker, written in the same transaction as its cause."""
+
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), unique=True)
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_identity.id"), nullable=True
+    )
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[Message] = relationship()

@@ -1,0 +1,135 @@
+"""People: the authority, its staff, children, who their reviewing officer is, and how to reach them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from app.crypto import Encrypted, blind_index
+from app.models.base import Base, utcnow
+
+STAFF_ROLES = ("iro", "iro_manager", "participation_worker", "admin")
+CHANNELS = ("sms", "telegram")
+
+
+class Authority(Base):
+    """A council (or advocacy provider) running the service, with its settings for children."""
+
+    __tablename__ = "authority"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    nation: Mapped[str] = mapped_column(String(20), default="england")
+    default_locale: Mapped[str] = mapped_column(String(10), default="en")
+    # Per-locale wording, e.g. {"en": "Independent Reviewing Officer", "cy": "..."}.
+    role_title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    role_short: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    reply_time: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    reply_working_days: Mapped[int] = mapped_column(Integer, default=2)
+    out_of_hours_phone: Mapped[str] = mapped_column(String(40), default="")
+    advocacy_contact: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def wording(self, field: str, locale: str) -> str:
+        """A per-locale setting in the child's language, falling back to English."""
+        values: dict[str, Any] = getattr(self, field) or {}
+        return values.get(locale) or values.get("en") or ""
+
+
+class StaffUser(Base):
+    """A member of staff who signs in: IRO, IRO manager, participation worker or admin."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(30))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    # How children reach this person, e.g. a work mobile; shown to their children only.
+    contact_phone: Mapped[str] = mapped_column(String(40), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    authority: Mapped[Authority] = relationship()
+
+
+class Child(Base):
+    """A looked-after child who uses the service. Personal details are encrypted."""
+
+    __tablename__ = "child"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
+    first_name: Mapped[str] = mapped_column(Encrypted())
+    date_of_birth: Mapped[date | None] = mapped_column(Encrypted("date"), nullable=True)
+    age: Mapped[int | None] = mapped_column(Encrypted("json"), nullable=True)
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+    looked_after_since: Mapped[date | None] = mapped_column(Encrypted("date"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    authority: Mapped[Authority] = relationship()
+    assignments: Mapped[list[IroAssignment]] = relationship(
+        back_populates="child", order_by="IroAssignment.started_at"
+    )
+    identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="child")
+
+    @property
+    def current_iro(self) -> StaffUser | None:
+        """The reviewing officer assigned now, if any."""
+        for assignment in reversed(self.assignments):
+            if assignment.ended_at is None:
+                return assignment.iro
+        return None
+
+
+class IroAssignment(Base):
+    """Which reviewing officer a child has had, and when; the open row is the current one."""
+
+    __tablename__ = "iro_assignment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    iro_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    child: Mapped[Child] = relationship(back_populates="assignments")
+    iro: Mapped[StaffUser] = relationship()
+
+
+class ChannelIdentity(Base):
+    """A phone number or Telegram chat linked to a child, found by its keyed hash."""
+
+    __tablename__ = "channel_identity"
+    __table_args__ = (UniqueConstraint("channel", "address_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(Encrypted())
+    address_index: Mapped[str] = mapped_column(String(64))
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    child: Mapped[Child] = relationship(back_populates="identities")
+
+    @classmethod
+    def link(cls, child: Child, channel: str, address: str) -> ChannelIdentity:
+        """A new identity for a child; ``address`` must already be normalised (E.164, chat id)."""
+        identity = cls(
+            channel=channel, address=address, address_index=blind_index(f"{channel}:{address}")
+        )
+        child.identities.append(identity)
+        return identity
+
+    @classmethod
+    def find(cls, session: Session, channel: str, address: str) -> ChannelIdentity | None:
+        """The identity for a normalised address, looked up by its keyed hash only."""
+        index = blind_index(f"{channel}:{address}")
+        return session.scalar(select(cls).where(cls.channel == channel, cls.address_index == index))

@@ -1,0 +1,153 @@
+"""conversations.handle: one transaction per message, duplicates once, privacy at rest."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.conversations import InboundMessage, handle
+from app.extensions import db
+from app.models import Concern, ConversationState, Message, OutboxMessage
+
+JORDAN = "+447700900001"
+
+
+def sms(text: str, sender: str = JORDAN, provider_id: str | None = None) -> InboundMessage:
+    return InboundMessage(channel="sms", sender=sender, text=text, provider_id=provider_id)
+
+
+def count(model: type) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_message_and_its_replies_are_recorded_with_their_sms_cost(demo: Flask) -> None:
+    outcome = handle(sms("who is my iro", provider_id="SM1"))
+    assert any("Priya Shah" in r for r in outcome.replies)
+    rows = db.session.scalars(select(Message).order_by(Message.id)).all()
+    assert [(m.direction, m.channel) for m in rows][0] == ("in", "sms")
+    assert rows[0].body == "who is my iro" and rows[0].provider_id == "SM1"
+    outbound = [m for m in rows if m.direction == "out"]
+    assert [m.body for m in outbound] == outcome.replies
+    assert all(m.encoding == "gsm7" and m.segments >= 1 for m in outbound)
+
+
+def test_a_repeated_provider_id_is_processed_once(demo: Flask) -> None:
+    first = handle(sms("who is my iro", provider_id="SM-dup"))
+    second = handle(sms("who is my iro", provider_id="SM-dup"))
+    assert first.replies and not first.duplicate
+    assert second.duplicate and second.replies == []
+    assert count(Message) == 1 + len(first.replies)
+
+
+def test_two_copies_arriving_at_the_same_moment_are_processed_once(demo: Flask) -> None:
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+    errors: list = []
+
+    def deliver() -> None:
+        with demo.app_context():
+            barrier.wait()
+            try:
+                outcomes.append(handle(sms("who is my iro", provider_id="SM-race")))
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(o.duplicate for o in outcomes) == [False, True]
+    assert db.session.scalar(select(func.count()).where(Message.direction == "in")) == 1
+
+
+def test_a_failure_rolls_back_everything_for_that_message(
+    demo: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.conversations as conversations
+
+    def broken_send(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("provider down")
+
+    monkeypatch.setattr(conversations._Conversation, "send", broken_send)
+    with pytest.raises(RuntimeError, match="provider down"):
+        handle(sms("STOP", provider_id="SM-fail"))
+    assert count(Message) == 0
+    assert count(ConversationState) == 0
+    monkeypatch.undo()
+    # The provider retries with the same id, and this time it is processed.
+    outcome = handle(sms("STOP", provider_id="SM-fail"))
+    assert outcome.effects == [{"kind": "opted_out"}]
+
+
+def test_an_urgent_message_keeps_the_childs_place_and_raises_one_concern(demo: Flask) -> None:
+    handle(sms("hi"))
+    before = db.session.scalar(select(ConversationState)).data["node"]
+    outcome = handle(sms("he hits me when im home"))
+    assert outcome.effects[0]["kind"] == "concern" and outcome.effects[0]["urgent"]
+    concern = db.session.scalar(select(Concern))
+    assert (
+        concern.urgent
+        and concern.child_id is not None
+        and concern.message.body == "he hits me when im home"
+    )
+    assert db.session.scalar(select(ConversationState)).data["node"] == before
+
+
+def test_an_opted_out_child_who_is_at_risk_is_still_flagged_but_sent_nothing(demo: Flask) -> None:
+    handle(sms("STOP"))
+    outcome = handle(sms("i want to die"))
+    assert outcome.replies == []
+    assert outcome.effects[0]["urgent"] is True
+    assert count(Concern) == 1
+
+
+def test_replies_for_a_channel_that_cannot_answer_inline_go_to_the_outbox(demo: Flask) -> None:
+    outcome = handle(sms("who is my iro"), inline=False)
+    rows = db.session.scalars(select(OutboxMessage)).all()
+    assert len(rows) == len(outcome.replies) > 0
+    assert all(r.status == "pending" and r.message.status == "queued" for r in rows)
+
+
+def test_an_unknown_sender_is_recorded_without_a_child(demo: Flask) -> None:
+    outcome = handle(sms("hello?", sender="+447700900999"))
+    message = db.session.scalar(select(Message).where(Message.direction == "in"))
+    assert message.child_id is None and message.sender_index and len(message.sender_index) == 64
+    assert "not set up" in outcome.replies[0]
+
+
+def test_the_database_file_holds_no_plaintext_child_data(demo: Flask) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("reads the SQLite file's bytes")
+    secret = "my secret is that I miss Grandma Rosalind"
+    for text in ("who is my iro", secret, "LANGUAGE", "2"):
+        handle(sms(text))
+    handle(sms(secret, sender="+447700900002"))
+    db.session.remove()
+    db.engine.dispose()
+    path = Path(db.engine.url.database)
+    raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    for plaintext in (
+        "Jordan",
+        "Cerys",
+        "Amir",
+        "+447700900001",
+        "447700900001",
+        "07700900001",
+        "Grandma Rosalind",
+        "miss Grandma",
+        "who is my iro",
+        "swimming lessons",
+        "Arrange more time with your brother",
+    ):
+        assert plaintext.encode() not in raw, f"{plaintext!r} is stored in plaintext"
+        assert plaintext.encode("utf-16-le") not in raw
+    # The test would notice plaintext: staff names (not child data) are stored in the clear.
+    assert b"Priya Shah" in raw
