@@ -14,7 +14,6 @@ applies the effects.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +80,15 @@ def new_state() -> dict[str, Any]:
     return {"flow": None, "version": None, "node": None, "answers": {}, "history": [], "stack": []}
 
 
+def _copy_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A working copy of the state (its parts are flat: strings, a dict of strings, lists of lists)."""
+    copied = {**new_state(), **state}
+    copied["answers"] = dict(copied["answers"])
+    copied["history"] = [list(p) for p in copied["history"]]
+    copied["stack"] = [list(p) for p in copied["stack"]]
+    return copied
+
+
 def render(
     reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]
 ) -> str:
@@ -103,7 +111,7 @@ class Run:
     def __init__(self, library: Library, state: Mapping[str, Any], context: Context):
         self.library = library
         self.context = context
-        self.state: dict[str, Any] = {**new_state(), **copy.deepcopy(dict(state))}
+        self.state: dict[str, Any] = _copy_state(state)
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
         self.path: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ def strip_invisible(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in _INVISIBLE)
 
 
+@functools.lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
     """Fold text for matching: NFKC, invisible characters out, case folded, punctuation to spaces."""
     text = unicodedata.normalize("NFKC", strip_invisible(text))
@@ -29,6 +31,7 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+@functools.lru_cache(maxsize=8192)
 def strip_accents(text: str) -> str:
     """Drop combining marks so "yn ol" matches "yn ôl" when a phone has no accents."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -45,14 +48,32 @@ def fill(text: str, variables: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
 
 
-def split_keywords(keywords: str) -> list[str]:
-    """A comma-separated keyword message as a list of normalised phrases."""
-    return [k for k in (normalise(p) for p in keywords.split(",")) if k]
+@functools.lru_cache(maxsize=2048)
+def split_keywords(keywords: str) -> tuple[str, ...]:
+    """A comma-separated keyword message as normalised phrases (cached: flows repeat them)."""
+    return tuple(k for k in (normalise(p) for p in keywords.split(",")) if k)
 
 
-def _forms(phrase: str) -> set[str]:
+@functools.lru_cache(maxsize=8192)
+def _forms(phrase: str) -> frozenset[str]:
     folded = normalise(phrase)
-    return {folded, strip_accents(folded)} - {""}
+    return frozenset({folded, strip_accents(folded)} - {""})
+
+
+def _best_ratio(said: str, phrases: frozenset[str]) -> float:
+    """The best similarity of the text to any phrase, skipping phrases that cannot reach the cutoff."""
+    best = 0.0
+    matcher = difflib.SequenceMatcher(None, said)
+    for phrase in phrases:
+        plain = strip_accents(phrase)
+        if 2 * min(len(said), len(plain)) / (len(said) + len(plain)) < FUZZY_CUTOFF:
+            continue  # the difference in length alone rules it out
+        matcher.set_seq1(said)
+        matcher.set_seq2(plain)
+        if matcher.real_quick_ratio() < FUZZY_CUTOFF or matcher.quick_ratio() < FUZZY_CUTOFF:
+            continue
+        best = max(best, matcher.ratio())
+    return best
 
 
 def match_option(text: str, options: Sequence[Iterable[str]]) -> int | None:
@@ -91,16 +112,7 @@ def match_option(text: str, options: Sequence[Iterable[str]]) -> int | None:
     if best is not None and not tie:
         return best[1]
 
-    scored: list[tuple[float, int]] = []
-    for index, phrase_set in enumerate(forms):
-        ratio = max(
-            (
-                difflib.SequenceMatcher(None, said_plain, strip_accents(p)).ratio()
-                for p in phrase_set
-            ),
-            default=0.0,
-        )
-        scored.append((ratio, index))
+    scored = [(_best_ratio(said_plain, phrase_set), index) for index, phrase_set in enumerate(forms)]
     scored.sort(reverse=True)
     if scored and scored[0][0] >= FUZZY_CUTOFF:
         if len(scored) > 1 and scored[1][0] == scored[0][0]:

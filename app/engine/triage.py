@@ -67,7 +67,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "wanna die",
         "want die",
         "want/wanted/wanting/ready/deserve to ... die",
-        "want/wanna to be dead",
+        "want/wanna be dead",
         "wish i was/were dead",
         "wish i ... die/died",
         "hope i ... die",
@@ -88,6 +88,18 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "hope/wish i ... not wake up",
         "sleep forever",
         "want to disappear",
+        "disappear forever",
+        "want it/everything ... to stop",
+        "had enough of everything/life/living",
+        "sleep ... not/never wake up",
+        "not ... be around/here ... longer",
+        "not be here/around tomorrow",
+        "am/feel/like a burden",
+        "am burden",
+        "burden to everyone/everybody",
+        "live or die",
+        "point anymore",
+        "no point in anything",
         "no point ... living/alive/life",
         "the point ... living/alive",
         "no point ... going on",
@@ -112,7 +124,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "noose",
         "to jump off",
         "jump/jumping off ... bridge/building/roof/cliff/balcony/tower/flats",
-        "jump/jumping/step/stepping/throw/throwing ... in front of",
+        "jump/jumping/step/stepping/throw/throwing ... in front of ... train/bus/car/lorry/traffic",
         "goodbye forever",
         "this is goodbye",
         # Welsh
@@ -139,6 +151,11 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "make/making myself sick",
         "punch/punching/hit/hitting/bite/biting myself",
         "bang/banging my head",
+        "punch/punching/punched/hit/hitting walls/wall",
+        "till/until ... bleed/bleeds/bled/bleeding",
+        "drank/drink/drinking/swallowed/swallow/swallowing bleach/poison",
+        "poison/poisoning myself",
+        "stopped eating",
         "razor/razors/blade/blades",
         "to od",
         "an od",
@@ -167,11 +184,20 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "punch/punches/punched/punching me/us",
         "kick/kicks/kicked/kicking me/us",
         "beat/beats/beating/beaten me/us",
+        "beaten by",
         "strangle/strangles/strangled/choke/chokes/choked/choking me",
         "push/pushes/pushed/shove/shoves/shoved/drag/drags/dragged me",
         "grab/grabs/grabbed me",
         "burn/burns/burnt/burned me",
-        "throw/throws/threw/throwing things/stuff at me",
+        "throw/throws/threw/throwing ... at me",
+        "into/in the bathroom when/while",
+        "watches/watched/watching me ... shower/bath/undress/undressing/changing",
+        "private parts",
+        "have/made/make/makes to sleep on the floor",
+        "not eaten since/for/in",
+        "never any food",
+        "left/leaves/leave/leaving me/us ... ... own ... days/weekend/weekends/nights",
+        "left/leaves/leave/leaving me/us ... ... alone ... days/weekend/weekends/nights",
         "pulls/pulled my hair",
         "touch/touches/touched/touching me",
         "touch/touches/touched/touching ... private/privates/bum/boobs/breasts/chest/willy/down",
@@ -227,7 +253,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "i am bleeding",
         "he/she/they broke/broken my",
         "attacked/assaulted/stabbed/jumped me",
-        "got/was/been attacked/assaulted/stabbed/jumped/beaten",
+        "got/was/been/get/getting attacked/assaulted/stabbed/jumped",
         "beat/beaten up",
         "stab/stabbed",
         "pulled/has/had/got/carrying/carries ... knife/gun/weapon",
@@ -262,8 +288,12 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "nobody/noone knows where i am",
         "sleeping/staying/stopping/kipping/crashing at/round/over ... ... not know",
         "sleeping/staying/stopping/kipping/crashing at/round/over ... ... nobody/noone knows",
-        "gone/went/go/going missing",
+        "i/ive/im/been/keep/will/might go/going/gone/went missing",
         "reported missing",
+        "left home",
+        "left my/the placement",
+        "not at my/the placement",
+        "not telling/tell/told ... where i am",
         "police ... looking for me",
         "on the run",
         "out all night",
@@ -279,7 +309,14 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "not to tell my/the/your ... carer/carers/worker/iro/police/teacher/teachers/staff",
         "not to tell my/the/your ... mum/dad/mam/parents/foster/keyworker/family",
         "not allowed to tell",
-        "keep it/this/a secret",
+        "not tell anyone/anybody/noone/nobody",
+        "not tell my/the/your ... carer/carers/worker/iro/police/teacher/teachers/staff",
+        "man/men/guy/guys/bloke/boyfriend/girlfriend/lad/lads/stranger ... in his/her/their # s",
+        "in his/her/their twenties/thirties/forties/fifties",
+        "man/men/guy/guys/bloke/stranger/strangers/adult i met",
+        "make/makes/made/making me go ... town/towns/city/cities/area/areas",
+        "keep/keeping/look/looking ... phone/phones/money/knife/stuff/things/drugs for",
+        "keep/keeping it/this ... secret",
         "keep it/this between us",
         "our ... secret",
         "secret between us",
@@ -297,13 +334,14 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "take/took/taking off my clothes/top",
         "take/took/taking my clothes/top off",
         "in my underwear",
-        "met ... online/internet/snapchat/snap/instagram/insta/tiktok/discord/roblox/fortnite",
-        "met ... whatsapp/facebook/app/omegle/minecraft/xbox/playstation/game",
-        "from online",
-        "online boyfriend/girlfriend/friend",
+        "meet/meeting/meetup ... met ... online/internet/snapchat/snap/instagram/insta/tiktok",
+        "meet/meeting/meetup ... met ... discord/roblox/fortnite/whatsapp/facebook/app/omegle",
+        "meet/meeting/meetup ... from online/internet/snapchat/snap/instagram/insta/tiktok",
+        "meet/meeting/meetup ... from discord/roblox/fortnite/whatsapp/facebook/app/omegle",
+        "online boyfriend/girlfriend",
         "wants/wanted to meet me/up",
         "messaging/messages/messaged/texting/texts/snapping me ... ... meet",
-        "keeps/keep messaging/texting/snapping/calling me",
+        "man/men/guy/guys/stranger/strangers/someone/somebody/bloke/adult ... keeps/keep ... me",
         "meet up with him/her/them/someone",
         "older boyfriend/girlfriend/man/men/guy/guys/lad/lads/friend/friends/woman/bloke",
         "much older",
@@ -314,7 +352,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "pay/paying them/him back",
         "work/working it off",
         "run/running/ran/work/working/deal/dealing/sell/selling for them/him/these/those",
-        "hold/holding/held/carry/carrying/carried ... stuff/things/package/packages/bag/bags/for",
+        "hold/holding/held/carry/carrying/carried ... stuff/things/package/packages/parcel for",
+        "hold/holding/held/carry/carrying/carried ... parcels/bag/bags/drugs/something for",
         "hide/hiding/hid/stash/stashing ... stuff/things/package/packages/bag/bags/drugs",
         "deliver/delivering/drop/dropping ... stuff/packages/package/parcels/parcel/drugs/bags",
         "drop/dropping/dropped off stuff/packages/things",
@@ -363,7 +402,12 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "scared/afraid/frightened/terrified/petrified ... home/house/placement",
         "scared/afraid/frightened/terrified/petrified where i live/am",
         "scared/afraid/frightened/terrified/petrified for my life",
-        "threaten/threatened/threatens/threatening me/to",
+        "threaten/threatened/threatens/threatening me/to/my",
+        "someone/somebody/man/men/stranger/guy/he/they ... outside my/the house/home/door/window",
+        "someone/somebody/man/stranger/guy/he/they ... watching me/my",
+        "scared/afraid/frightened/terrified/petrified he/she/they ... will/going/find/finds",
+        "help me ... scared/afraid/frightened/terrified",
+        "scared/afraid/frightened/terrified ... help me",
         "going/want/wants to kill/hurt/stab/beat me",
         "will/would kill/hurt/stab/beat me",
         "said ... kill/hurt/stab/beat me",
@@ -374,7 +418,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "999",
         "trapped",
         # Welsh
-        "ddim/dim yn teimlo yn ddiogel/saff",
+        "ddim/dim yn teimlo/teimlon ... ddiogel/saff",
         "ddim/dim yn ddiogel/saff",
         "ofn mynd adre/adref",
         "ofn e/fe/fo/hi/nhw",
@@ -391,6 +435,8 @@ NOT_RISK: tuple[str, ...] = (
     "sexual health/orientation/identity/education",
     "contraceptive/contraception pills/tablets",
     "take/taking/takes/on pills/tablets for",
+    "my pills/tablets/meds/medication for",
+    "worker/carer/carers/iro/teacher/school asked/asks/asking/wants ... photos/pictures/pics",
     "birth control pills",
     "razor scooter",
     "in danger of",
@@ -400,7 +446,7 @@ NOT_RISK: tuple[str, ...] = (
     "hurt myself playing/falling/skating/riding",
     "hurt myself at/in/playing football/pe/rugby/training/gym",
     "fell/fall ... and hurt myself",
-    "byw yma/gyda/efo/yno/fan/yn",
+    "ddim/dim eisiau/isio/moyn byw yma/gyda/efo/hefo/yno/fan/yn/mewn",
 )
 
 # Long key words that may be misspelt by one letter (two for 9+ letters) and still count.
@@ -428,7 +474,8 @@ TEXT_SPEAK: dict[str, str] = {
     "gna": "going to", "finna": "going to", "tryna": "trying to", "gotta": "got to",
     "u": "you", "ur": "your", "youre": "you are", "r": "are", "n": "and", "2": "to",
     "4": "for", "hes": "he is", "shes": "she is", "theyre": "they are", "theyve": "they have",
-    "thats": "that is", "whats": "what is",
+    "thats": "that is", "whats": "what is", "hell": "he will", "shell": "she will",
+    "theyll": "they will", "youll": "you will",
     "bf": "boyfriend", "gf": "girlfriend", "ppl": "people",
     "somei": "someone", "sumi": "someone", "anyi": "anyone", "noi": "noone",
     "meself": "myself", "maself": "myself", "miself": "myself", "mself": "myself",
@@ -450,17 +497,18 @@ JOINED: dict[tuple[str, str], str] = {
     ("any", "one"): "anyone",
 }
 
-# Gifts: "(someone) gave me (a thing)". Strong items count from anyone but a trusted adult;
-# other gifts count only from a boyfriend, a stranger, an older friend, "he", "they" and so on.
+# Gifts: "(someone) gave me (a thing)". Drugs, alcohol and vapes count from anyone; phones from
+# anyone but a trusted adult; other gifts only from a boyfriend, a stranger, "he", "they" and so on.
 GIFT_VERBS: tuple[str, ...] = (
     "gave", "gives", "give", "giving", "given", "buys", "bought", "buy", "buying", "got",
     "gets", "get", "getting", "sends", "sent", "send", "sending", "offered", "offers", "offer",
     "lends", "lent", "pays", "paid", "pay", "paying",
 )
-GIFT_STRONG: frozenset[str] = frozenset({
-    "phone", "phones", "sim", "burner", "drugs", "weed", "alcohol", "vodka", "booze", "drinks",
-    "vape", "vapes", "cigarettes", "cigs", "fags", "pills", "coke", "cocaine", "ket", "spice",
+GIFT_SUBSTANCES: frozenset[str] = frozenset({
+    "drugs", "weed", "alcohol", "vodka", "booze", "vape", "vapes", "cigarettes", "cigs", "fags",
+    "pills", "cocaine", "ket", "spice",
 })
+GIFT_PHONES: frozenset[str] = frozenset({"phone", "phones", "iphone", "mobile", "sim", "burner"})
 GIFT_SOFT: frozenset[str] = frozenset({
     "money", "cash", "presents", "present", "gifts", "gift", "clothes", "trainers", "shoes",
     "jewellery", "necklace", "earrings", "nails", "lashes", "makeup", "perfume", "takeaway",
@@ -521,13 +569,13 @@ _NO_SYMBOLS = str.maketrans("", "", "@$!|")
 _WELSH_YN = re.compile(r"(?<=\w)['’‘ʼ`]n(?!\w)")  # Welsh "teimlo'n" is "teimlo yn"
 _DROPPED = re.compile(r"['’‘ʼ`´*]")  # apostrophes, and the * in "sh*t"
 _SEPARATORS = re.compile(r"(?:[^\w@$!|]|_)+")
-_NUMBER_UNIT = re.compile(r"(\d+)(yo|yrs|yr|years|year|kms|km|pm|am|st|nd|rd|th)")
+_NUMBER_UNIT = re.compile(r"(\d+)(yo|yrs|yr|years|year|kms|km|pm|am|st|nd|rd|th|s)")
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 _DOUBLES = re.compile(r"([a-z])\1+")
 _ASCII_WORD = re.compile(r"[a-z]+")
 
 # Bounds that keep a very long message fast: typo correction stops after this many distinct
-# unknown words (exact matching still reads the whole message), and skips very long words.
+# words (exact matching still reads the whole message), and skips very long words.
 MAX_FUZZY_WORDS = 2_000
 MAX_TYPO_LENGTH = 16
 
@@ -617,6 +665,8 @@ class _Words:
         """A list word the typed word is a near spelling of, or the word itself."""
         if word in self.vocabulary or not word.isascii() or not word.isalpha():
             return word
+        if word.endswith("in") and word + "g" in self.vocabulary:
+            return word + "g"  # "goin", "cuttin"
         near = self.collapsed.get(_collapse(word))
         if near and max(len(near), len(word)) >= 4:
             return near
@@ -660,26 +710,36 @@ def _join_pairs(words: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class _Folded:
-    """A message ready for matching: its words, and run-together text to search without spaces."""
+    """A message ready for matching: its words, and text to search without spaces."""
 
     words: tuple[str, ...]
-    squashed: tuple[str, ...]
+    runs: tuple[str, ...] = ()  # spaced-out letters joined up: "k i l l" -> "kill"
+    long_words: tuple[str, ...] = ()  # long words not in the lists, maybe "killmyself"
+
+    def __add__(self, other: _Folded) -> _Folded:
+        """Two messages read as one."""
+        return _Folded(
+            self.words + other.words,
+            self.runs + other.runs,
+            self.long_words + other.long_words,
+        )
 
 
 def _fold(text: str, words: _Words | None) -> _Folded:
     """A message (or a list phrase, when ``words`` is None) as list words."""
     memo: dict[str, list[str]] = {}
-    squashed: list[str] = []
+    found_runs: list[str] = []
+    long_words: list[str] = []
     letters: list[str] = []
     pieces: list[str] = []
+    runs: set[str] = set()
     for piece in _pieces(text) + [""]:
-        if len(piece) == 1 and piece.isalpha():
+        if len(piece) == 1 and (piece.isalpha() or piece in _LEET_CHARS):
             letters.append(piece)
             continue
-        if len(letters) >= 3:
-            joined = "".join(letters)
-            pieces.append(joined)
-            squashed.append(joined)
+        if len(letters) >= 3:  # spaced-out letters: "k i l l  m y s e l f"
+            runs.add("".join(letters))
+            pieces.append("".join(letters))
         else:
             pieces.extend(letters)
         letters = []
@@ -690,11 +750,17 @@ def _fold(text: str, words: _Words | None) -> _Folded:
         if piece not in memo:
             memo[piece] = _fold_piece(piece, words, fuzzy=len(memo) < MAX_FUZZY_WORDS)
         result = memo[piece]
-        if words is not None and len(result) == 1 and len(result[0]) >= 8:
-            if result[0] not in words.vocabulary:
-                squashed.append(result[0])
+        long_unknown = len(result) == 1 and len(result[0]) >= 8
+        if piece in runs:
+            found_runs.append("".join(result))
+        elif words and long_unknown and result[0] not in words.vocabulary:
+            long_words.append(result[0])
         folded.extend(result)
-    return _Folded(tuple(_join_pairs(folded)), tuple(dict.fromkeys(squashed)))
+    return _Folded(
+        tuple(_join_pairs(folded)),
+        tuple(dict.fromkeys(found_runs)),
+        tuple(dict.fromkeys(long_words)),
+    )
 
 
 def _fold_piece(piece: str, words: _Words | None, fuzzy: bool) -> list[str]:
@@ -718,7 +784,10 @@ def _fold_piece(piece: str, words: _Words | None, fuzzy: bool) -> list[str]:
 
 _GAP = "..."
 _NUMBER = "#"
-_SPACELESS_MIN = 7  # shorter phrases are too likely to turn up inside other words
+# Shortest phrase looked for inside joined-up spaced letters, and inside a long unknown word
+# (where shorter ones turn up by chance: "rapist" in "therapist").
+_SPACELESS_MIN = 5
+_SPACELESS_MIN_IN_WORDS = 7
 _SPACELESS_MAX_FORMS = 400  # spellings of one phrase; more than this and it is not searched so
 
 
@@ -827,12 +896,13 @@ class _Matcher:
                     yield phrase, position, match.end()
             position += len(word) + 1
 
-    def find_spaceless(self, chunk: str) -> Iterator[_Phrase]:
-        """Phrases inside run-together text such as "killmyself"."""
+    def find_spaceless(self, chunk: str, shortest: int) -> Iterator[_Phrase]:
+        """Phrases of at least ``shortest`` letters inside run-together text ("killmyself")."""
         if self.spaceless is not None:
             for match in self.spaceless.finditer(chunk):
-                if match.group(1) in self.forms:
-                    yield self.forms[match.group(1)]
+                form = match.group(1)
+                if form in self.forms and len(form) >= shortest:
+                    yield self.forms[form]
 
 
 def _vocabulary() -> set[str]:
@@ -842,7 +912,7 @@ def _vocabulary() -> set[str]:
         for slot in phrase.split():
             for option in _slot_options(slot):
                 found.update(option)
-    found.update(GIFT_VERBS, GIFT_STRONG, GIFT_SOFT, TRUSTED_GIVERS, SUSPECT_GIVERS)
+    found.update(GIFT_VERBS, GIFT_SUBSTANCES, GIFT_PHONES, GIFT_SOFT, TRUSTED_GIVERS, SUSPECT_GIVERS)
     found.update(AGE_PERSONS, AGE_FILLERS, AGE_UNITS, CONTACT_WORDS)
     return {w for w in found if w.isalpha()}
 
@@ -852,7 +922,7 @@ _NOT_RISK = _Matcher([("", p) for p in NOT_RISK])
 _WORDS = _Words(_vocabulary(), TYPO_WORDS)
 _GIFT = re.compile(
     r"(?<![^ ])(?P<verb>" + "|".join(GIFT_VERBS) + r") me (?:[^ ]+ ){0,3}?(?P<item>"
-    + "|".join(sorted(GIFT_STRONG | GIFT_SOFT | {"to"}, key=len, reverse=True))
+    + "|".join(sorted(GIFT_SUBSTANCES | GIFT_PHONES | GIFT_SOFT | {"to"}, key=len, reverse=True))
     + r")(?![^ ])"
 )
 _PAY_VERBS = frozenset({"pays", "paid", "pay", "paying"})
@@ -873,10 +943,15 @@ class Triage:
 
 def _phrase_hits(text: str) -> list[tuple[str, str]]:
     """Risk phrases in the folded message, less those inside a NOT_RISK phrase."""
-    safe = [(start, end) for _, start, end in _NOT_RISK.find(text)]
+    safe = ((start, end) for _, start, end in _NOT_RISK.find(text))  # in order of start
+    upcoming = next(safe, None)
+    safe_until = -1  # the furthest end of a NOT_RISK phrase starting at or before here
     hits: dict[int, tuple[str, str]] = {}
     for phrase, start, end in _RISK.find(text):
-        if start not in hits and not any(s <= start and end <= e for s, e in safe):
+        while upcoming is not None and upcoming[0] <= start:
+            safe_until = max(safe_until, upcoming[1])
+            upcoming = next(safe, None)
+        if start not in hits and end > safe_until:
             hits[start] = (phrase.category, phrase.text)  # the first listed phrase per word
     return list(hits.values())
 
@@ -887,12 +962,16 @@ def _gift_hits(text: str) -> list[tuple[str, str]]:
     for match in _GIFT.finditer(text):
         item = match.group("item")
         before = text[max(0, match.start() - 100):match.start()].split()[-5:]
-        if TRUSTED_GIVERS.intersection(before):
-            continue
+        trusted = bool(TRUSTED_GIVERS.intersection(before))
         if item == "to" and match.group("verb") not in _PAY_VERBS:
             continue
-        if item in GIFT_STRONG or SUSPECT_GIVERS.intersection(before):
-            hits.append(("exploitation", f"given by someone: {item}"))
+        if (
+            item in GIFT_SUBSTANCES
+            or (item in GIFT_PHONES and not trusted)
+            or (SUSPECT_GIVERS.intersection(before) and not trusted)
+        ):
+            reason = "paid by someone to do things" if item == "to" else f"given by someone: {item}"
+            hits.append(("exploitation", reason))
     return hits
 
 
@@ -911,10 +990,10 @@ def _age_hits(words: tuple[str, ...]) -> list[tuple[str, str]]:
                 adults.append(int(word))
         elif AGE_UNITS.intersection(words[index + 1:index + 2]):
             adults.append(int(word))
+    child = min(children, default=None)  # the youngest age given makes the widest gap
     for adult in adults:
-        for child in children:
-            if adult - child >= 3 and (adult >= 18 or child <= 15):
-                return [("exploitation", f"age gap: {adult} and {child}")]
+        if child is not None and adult - child >= 3 and (adult >= 18 or child <= 15):
+            return [("exploitation", f"age gap: {adult} and {child}")]
     if not children and any(a >= 18 for a in adults) and CONTACT_WORDS.intersection(words):
         return [("exploitation", f"adult's age: {max(adults)}")]
     return []
@@ -924,8 +1003,11 @@ def _hits(folded: _Folded) -> list[tuple[str, str]]:
     """Every (category, reason) found in a folded message."""
     text = " ".join(folded.words)
     hits = _phrase_hits(text)
-    for chunk in folded.squashed:
-        hits.extend((p.category, p.text) for p in _RISK.find_spaceless(chunk))
+    for chunk in folded.runs:
+        hits.extend((p.category, p.text) for p in _RISK.find_spaceless(chunk, _SPACELESS_MIN))
+    for chunk in folded.long_words:
+        found = _RISK.find_spaceless(chunk, _SPACELESS_MIN_IN_WORDS)
+        hits.extend((p.category, p.text) for p in found)
     hits.extend(_gift_hits(text))
     hits.extend(_age_hits(folded.words))
     return list(dict.fromkeys(hits))
@@ -937,7 +1019,7 @@ def assess(text: str, previous: str | None = None) -> Triage:
     hits = _hits(current)
     if previous and previous.strip():
         before = _fold(previous, _WORDS)
-        joined = _Folded(before.words + current.words, before.squashed + current.squashed)
+        joined = before + current
         already = set(_hits(before)) | set(hits)
         hits += [hit for hit in _hits(joined) if hit not in already]
     hits.sort(key=lambda hit: CATEGORIES.index(hit[0]))
