@@ -10,6 +10,7 @@ import platform
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +20,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from app.engine import Context, Inbound, advance, load_library  # noqa: E402
 from app.engine.runtime import new_state  # noqa: E402
+from app.flow_report import sample_variables  # noqa: E402
 
 MIX = [
     ["hi", "1"],
@@ -27,22 +29,11 @@ MIX = [
     ["hi", "7", "HELP", "BACK", "menu", "3", "1"],
     ["LANGUAGE", "2", "LANGUAGE", "1"],
 ]
-VARIABLES = {
-    "first_name": "Sam",
-    "role_title": "Independent Reviewing Officer",
-    "role_short": "IRO",
-    "iro_name": "Priya Shah",
-    "iro_contact": "07700 900101",
-    "reply_time": "two working days",
-    "service_name": "Demo Council",
-    "out_of_hours": "01632 960999",
-    "next_review": "Tuesday 15 December 2026",
-}
 
 
 def engine_steps_per_second(seconds: float = 2.0) -> tuple[float, int]:
     library = load_library(ROOT / "flows")
-    context = Context(now=__import__("datetime").datetime(2026, 11, 23), variables=VARIABLES)
+    context = Context(now=datetime(2026, 11, 23), variables=sample_variables("en"))
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for conversation in MIX:

@@ -20,6 +20,17 @@ TARGET_PATTERN = r"^(flow:[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)?|[a-z][a-z0-9_]*)$"
 KEY_PATTERN = r"^[a-z][a-z0-9_.]*$"
 _TARGET = {"type": "string", "pattern": TARGET_PATTERN}
 _TEXT = {"type": "string", "minLength": 1}
+_SAVE = {"type": "string", "pattern": KEY_PATTERN}
+
+
+def node_schema(required: list[str], **properties: Any) -> dict[str, Any]:
+    """The JSON schema of a node kind: its fields, which are required, and nothing else allowed."""
+    return {
+        "type": "object",
+        "properties": {"kind": {}, **properties},
+        "required": required,
+        "additionalProperties": False,
+    }
 
 
 @dataclass(frozen=True)
@@ -124,12 +135,7 @@ class Say(NodeKind):
 
     kind = "say"
     summary = "Send a message, then go to the next step"
-    schema = {
-        "type": "object",
-        "properties": {"kind": {}, "text": _TEXT, "next": _TARGET},
-        "required": ["text", "next"],
-        "additionalProperties": False,
-    }
+    schema = node_schema(["text", "next"], text=_TEXT, next=_TARGET)
 
     def targets(self) -> list[tuple[str, int]]:
         return [(self.data["next"], self.line_of("next"))]
@@ -146,17 +152,7 @@ class Ask(NodeKind):
     kind = "ask"
     waits = True
     summary = "Ask a question and save the answer in words"
-    schema = {
-        "type": "object",
-        "properties": {
-            "kind": {},
-            "text": _TEXT,
-            "save": {"type": "string", "pattern": KEY_PATTERN},
-            "next": _TARGET,
-        },
-        "required": ["text", "save", "next"],
-        "additionalProperties": False,
-    }
+    schema = node_schema(["text", "save", "next"], text=_TEXT, save=_SAVE, next=_TARGET)
 
     def targets(self) -> list[tuple[str, int]]:
         return [(self.data["next"], self.line_of("next"))]
@@ -181,33 +177,28 @@ class Choice(NodeKind):
     kind = "choice"
     waits = True
     summary = "Offer numbered choices, each leading somewhere"
-    schema = {
-        "type": "object",
-        "properties": {
-            "kind": {},
-            "text": _TEXT,
-            "save": {"type": "string", "pattern": KEY_PATTERN},
-            "choices": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 9,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "label": _TEXT,
-                        "goto": _TARGET,
-                        "keywords": _TEXT,
-                        "value": {"type": "string"},
-                        "set_locale": {"type": "string", "pattern": r"^[a-z]{2,3}(_[A-Z]{2})?$"},
-                    },
-                    "required": ["label", "goto"],
-                    "additionalProperties": False,
+    schema = node_schema(
+        ["text", "choices"],
+        text=_TEXT,
+        save=_SAVE,
+        choices={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 9,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "label": _TEXT,
+                    "goto": _TARGET,
+                    "keywords": _TEXT,
+                    "value": {"type": "string"},
+                    "set_locale": {"type": "string", "pattern": r"^[a-z]{2,3}(_[A-Z]{2})?$"},
                 },
+                "required": ["label", "goto"],
+                "additionalProperties": False,
             },
         },
-        "required": ["text", "choices"],
-        "additionalProperties": False,
-    }
+    )
 
     @property
     def choices(self) -> list[dict[str, Any]]:
@@ -276,18 +267,7 @@ class Confirm(NodeKind):
     kind = "confirm"
     waits = True
     summary = "Ask a yes or no question"
-    schema = {
-        "type": "object",
-        "properties": {
-            "kind": {},
-            "text": _TEXT,
-            "save": {"type": "string", "pattern": KEY_PATTERN},
-            "yes": _TARGET,
-            "no": _TARGET,
-        },
-        "required": ["text", "yes", "no"],
-        "additionalProperties": False,
-    }
+    schema = node_schema(["text", "yes", "no"], text=_TEXT, save=_SAVE, yes=_TARGET, no=_TARGET)
 
     def targets(self) -> list[tuple[str, int]]:
         return [(self.data["yes"], self.line_of("yes")), (self.data["no"], self.line_of("no"))]
@@ -315,38 +295,30 @@ class Branch(NodeKind):
 
     kind = "branch"
     summary = "Choose the next step from what we know"
-    schema = {
-        "type": "object",
-        "properties": {
-            "kind": {},
-            "cases": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "if_set": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
-                        "if_answer": {
-                            "type": "object",
-                            "properties": {
-                                "key": {"type": "string", "pattern": KEY_PATTERN},
-                                "equals": {"type": "string"},
-                            },
-                            "required": ["key", "equals"],
-                            "additionalProperties": False,
-                        },
-                        "goto": _TARGET,
+    schema = node_schema(
+        ["cases", "otherwise"],
+        cases={
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "if_set": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+                    "if_answer": {
+                        "type": "object",
+                        "properties": {"key": _SAVE, "equals": {"type": "string"}},
+                        "required": ["key", "equals"],
+                        "additionalProperties": False,
                     },
-                    "required": ["goto"],
-                    "oneOf": [{"required": ["if_set"]}, {"required": ["if_answer"]}],
-                    "additionalProperties": False,
+                    "goto": _TARGET,
                 },
+                "required": ["goto"],
+                "oneOf": [{"required": ["if_set"]}, {"required": ["if_answer"]}],
+                "additionalProperties": False,
             },
-            "otherwise": _TARGET,
         },
-        "required": ["cases", "otherwise"],
-        "additionalProperties": False,
-    }
+        otherwise=_TARGET,
+    )
 
     def variables(self) -> list[tuple[str, int]]:
         """Context variables this branch tests, for validation."""
@@ -379,12 +351,7 @@ class Jump(NodeKind):
 
     kind = "jump"
     summary = "Go to another step or flow"
-    schema = {
-        "type": "object",
-        "properties": {"kind": {}, "goto": _TARGET},
-        "required": ["goto"],
-        "additionalProperties": False,
-    }
+    schema = node_schema(["goto"], goto=_TARGET)
 
     def targets(self) -> list[tuple[str, int]]:
         return [(self.data["goto"], self.line_of("goto"))]
@@ -399,11 +366,7 @@ class Finish(NodeKind):
 
     kind = "end"
     summary = "End the conversation"
-    schema = {
-        "type": "object",
-        "properties": {"kind": {}, "text": _TEXT},
-        "additionalProperties": False,
-    }
+    schema = node_schema([], text=_TEXT)
 
     def enter(self, run: Run) -> Transition:
         if self.text:

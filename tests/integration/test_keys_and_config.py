@@ -73,25 +73,26 @@ def test_flows_check_passes_on_the_shipped_flows_and_prints_segments(app: Flask)
     assert "cy" in result.output and "All flows are valid." in result.output
 
 
-def test_flows_check_fails_on_a_broken_flow_naming_file_and_line(
-    app: Flask, tmp_path: Path
-) -> None:
-    broken = tmp_path / "flows"
-    shutil.copytree(ROOT / "flows", broken)
-    about = broken / "about.yaml"
-    about.write_text(about.read_text().replace("next: who_sees", "next: who_see"))
-    app.config["FLOWS_DIR"] = str(broken)
+def check_with_edited_about(app: Flask, tmp_path: Path, old: str, new: str) -> tuple[int, str, int]:
+    """Run `flows check` on a copy of the flows with one edit to about.yaml; also the edit's line."""
+    flows = tmp_path / "flows"
+    shutil.copytree(ROOT / "flows", flows)
+    about = flows / "about.yaml"
+    text = about.read_text()
+    line = text[: text.index(old)].count("\n") + 1
+    about.write_text(text.replace(old, new))
+    app.config["FLOWS_DIR"] = str(flows)
     result = app.test_cli_runner().invoke(args=["flows", "check"])
-    assert result.exit_code == 1
-    assert "about.yaml:" in result.output and "node 'what': leads to 'who_see'" in result.output
+    return result.exit_code, result.output, line
+
+
+def test_flows_check_fails_on_a_broken_flow_naming_file_and_line(app: Flask, tmp_path: Path) -> None:
+    code, output, line = check_with_edited_about(app, tmp_path, "next: who_sees", "next: who_see")
+    assert code == 1
+    assert f"flows/about.yaml:{line}: node 'what': leads to 'who_see'" in output
 
 
 def test_flows_check_rejects_english_that_is_not_gsm7(app: Flask, tmp_path: Path) -> None:
-    broken = tmp_path / "flows"
-    shutil.copytree(ROOT / "flows", broken)
-    about = broken / "about.yaml"
-    about.write_text(about.read_text().replace("It helps you", "It\u2019s here to help you"))
-    app.config["FLOWS_DIR"] = str(broken)
-    result = app.test_cli_runner().invoke(args=["flows", "check"])
-    assert result.exit_code == 1
-    assert "outside GSM-7" in result.output and "about.yaml:" in result.output
+    code, output, line = check_with_edited_about(app, tmp_path, "It helps you", "It\u2019s here to help you")
+    assert code == 1
+    assert f"flows/about.yaml:{line}: about.what: English text uses characters outside GSM-7" in output
