@@ -38,7 +38,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py
 
 check: $(VENV)/.installed-test
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests benchmarks
+	$(BIN)/ruff format --check app tests benchmarks
 	$(FLASK) flows check
 
 # Refresh the template and catalogs after changing flow text; changed English becomes "fuzzy"

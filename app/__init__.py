@@ -38,9 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     configure(
-        FieldCipher.from_setting(
-            app.config["FIELD_ENCRYPTION_KEYS"], app.config.get("BLIND_INDEX_KEY")
-        )
+        FieldCipher.from_setting(app.config["FIELD_ENCRYPTION_KEYS"], app.config.get("BLIND_INDEX_KEY"))
     )
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))

@@ -47,9 +47,7 @@ def flows_check() -> None:
     header = f"  {'message':<40}" + "".join(f"{loc:>12}" for loc in catalogs.locales)
     click.echo(header)
     for (_, context), cells in by_message.items():
-        click.echo(
-            f"  {context:<40}" + "".join(f"{cells.get(loc, '-'):>12}" for loc in catalogs.locales)
-        )
+        click.echo(f"  {context:<40}" + "".join(f"{cells.get(loc, '-'):>12}" for loc in catalogs.locales))
     click.echo("  (* not translated: the child would get English)")
     click.echo("\nTranslation coverage:")
     for cov in report.coverage:

@@ -20,10 +20,7 @@ class ConfigurationError(RuntimeError):
 def is_development(environ: dict[str, str] | None = None) -> bool:
     """Development or demo mode: ``make run`` (REVIEWLINE_DEV=1) or FLASK_DEBUG set."""
     env = os.environ if environ is None else environ
-    return (
-        env.get("REVIEWLINE_DEV", "").lower() in TRUTHY
-        or env.get("FLASK_DEBUG", "").lower() in TRUTHY
-    )
+    return env.get("REVIEWLINE_DEV", "").lower() in TRUTHY or env.get("FLASK_DEBUG", "").lower() in TRUTHY
 
 
 def database_url(raw: str) -> str:

@@ -111,17 +111,13 @@ def next_review(session: Session, child: Child, today: date) -> Review | None:
     """The child's next scheduled review on or after today."""
     return session.scalar(
         select(Review)
-        .where(
-            Review.child_id == child.id, Review.status == "scheduled", Review.scheduled_for >= today
-        )
+        .where(Review.child_id == child.id, Review.status == "scheduled", Review.scheduled_for >= today)
         .order_by(Review.scheduled_for)
         .limit(1)
     )
 
 
-def child_variables(
-    session: Session, child: Child, locale: str, today: date
-) -> dict[str, str | None]:
+def child_variables(session: Session, child: Child, locale: str, today: date) -> dict[str, str | None]:
     """The read-only facts flows may show this child, in their language."""
     authority = child.authority
     iro = child.current_iro
@@ -245,18 +241,14 @@ class _Conversation:
             self.session.add(message)
             if not self.inline:
                 self.session.add(
-                    OutboxMessage(
-                        message=message, identity_id=self.identity.id if self.identity else None
-                    )
+                    OutboxMessage(message=message, identity_id=self.identity.id if self.identity else None)
                 )
             self.outcome.replies.append(text)
 
     def load_state(self, child: Child) -> ConversationState:
         # Locks the child's row on PostgreSQL so two messages from one child are handled in turn.
         state = self.session.scalar(
-            select(ConversationState)
-            .where(ConversationState.child_id == child.id)
-            .with_for_update()
+            select(ConversationState).where(ConversationState.child_id == child.id).with_for_update()
         )
         if state is None:
             state = ConversationState(child_id=child.id, data=new_state())
@@ -299,16 +291,12 @@ def _handle(conv: _Conversation) -> Outcome:
     triage = assess(conv.text, conv.previous_text(child, message.id))
     if triage.urgent:
         conv.apply(
-            ConcernRaised(
-                urgent=True, category=triage.category or "unsafe", reasons=triage.reasons
-            ),
+            ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons),
             message,
         )
 
     if identity.opted_out:
-        context = Context(
-            now=conv.now, locale=child.locale, translate=catalogs().translator(child.locale)
-        )
+        context = Context(now=conv.now, locale=child.locale, translate=catalogs().translator(child.locale))
         if recognise_command(lib, conv.text, context) != "start":
             # Opted out: keep the message (staff see it) but send nothing until START.
             return conv.outcome
@@ -354,9 +342,7 @@ def _handle_unknown(conv: _Conversation, identity_channel: str, address: str | N
     if triage.urgent:
         # Kept for an administrator to see; the reply promises nothing beyond the emergency numbers.
         conv.apply(
-            ConcernRaised(
-                urgent=True, category=triage.category or "unsafe", reasons=triage.reasons
-            ),
+            ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons),
             message,
         )
     conv.send([_system_reply("unknown_sender")], {}, "en")

@@ -76,13 +76,9 @@ def outgoing(library: Library) -> list[tuple[str, int, Reply]]:
             if not node.text:
                 continue
             options = (
-                tuple((node.context, c["label"]) for c in node.choices)
-                if isinstance(node, Choice)
-                else ()
+                tuple((node.context, c["label"]) for c in node.choices) if isinstance(node, Choice) else ()
             )
-            found.append(
-                (flow.source, node.line_of("text"), Reply(node.context, node.text, (), options))
-            )
+            found.append((flow.source, node.line_of("text"), Reply(node.context, node.text, (), options)))
     return found
 
 
@@ -94,8 +90,7 @@ def check(library: Library, catalogs: Catalogs) -> Report:
         for locale in catalogs.locales:
             translate = catalogs.translator(locale)
             translated = (
-                locale == SOURCE_LOCALE
-                or catalogs.lookup(locale, reply.context, reply.msgid) is not None
+                locale == SOURCE_LOCALE or catalogs.lookup(locale, reply.context, reply.msgid) is not None
             )
             text = render(reply, translate, sample_variables(locale))
             cost = sms_cost(text)

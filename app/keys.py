@@ -31,12 +31,7 @@ def rotate_all(session: Session) -> dict[str, int]:
         pk, column = table.c[pk_name], table.c[column_name]
         count, last = 0, None
         while True:
-            query = (
-                select(pk, type_coerce(column, Text))
-                .where(column.is_not(None))
-                .order_by(pk)
-                .limit(BATCH)
-            )
+            query = select(pk, type_coerce(column, Text)).where(column.is_not(None)).order_by(pk).limit(BATCH)
             if last is not None:
                 query = query.where(pk > last)
             rows = session.execute(query).all()
@@ -45,9 +40,7 @@ def rotate_all(session: Session) -> dict[str, int]:
             for key, token in rows:
                 # Bound as plain Text so the column type does not encrypt the token again.
                 session.execute(
-                    update(table)
-                    .where(pk == key)
-                    .values({column_name: literal(fernet.rotate(token), Text)})
+                    update(table).where(pk == key).values({column_name: literal(fernet.rotate(token), Text)})
                 )
                 count += 1
             last = rows[-1][0]

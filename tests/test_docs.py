@@ -10,9 +10,7 @@ from app.engine.effects import EFFECT_KINDS
 from app.engine.nodes import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = (ROOT / "README.md").read_text() + "".join(
-    p.read_text() for p in (ROOT / "docs").glob("*.md")
-)
+DOCS = (ROOT / "README.md").read_text() + "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
 
 
 def test_every_setting_read_from_the_environment_is_documented() -> None:

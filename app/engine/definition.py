@@ -109,11 +109,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
-        return (
-            f"{where}: node '{self.node}': {self.message}"
-            if self.node
-            else f"{where}: {self.message}"
-        )
+        return f"{where}: node '{self.node}': {self.message}" if self.node else f"{where}: {self.message}"
 
 
 class FlowDefinitionError(Exception):
@@ -223,9 +219,7 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         problem = getattr(error, "problem", None) or str(error)
-        raise FlowDefinitionError(
-            [Problem(source, line, f"this is not valid YAML: {problem}")]
-        ) from None
+        raise FlowDefinitionError([Problem(source, line, f"this is not valid YAML: {problem}")]) from None
     lines: dict[tuple, int] = {}
 
     def walk(node: yaml.Node | None, path: tuple) -> None:
@@ -285,9 +279,7 @@ def parse_flow(text: str, source: str) -> Flow:
         if node_problems:
             problems.extend(node_problems)
             continue
-        node_lines = {
-            path[2:]: line for path, line in lines.items() if path[:2] == ("nodes", node_id)
-        }
+        node_lines = {path[2:]: line for path, line in lines.items() if path[:2] == ("nodes", node_id)}
         nodes[node_id] = kind(data["id"], node_id, node_data, node_lines)
     if problems:
         raise FlowDefinitionError(problems)
@@ -307,9 +299,7 @@ def parse_flow(text: str, source: str) -> Flow:
     return flow
 
 
-def check_flow(
-    flow: Flow, start_line: int = 1, flow_ids: Iterable[str] | None = None
-) -> list[Problem]:
+def check_flow(flow: Flow, start_line: int = 1, flow_ids: Iterable[str] | None = None) -> list[Problem]:
     """Structural checks within one flow: targets exist, every node reachable, known variables.
 
     With ``flow_ids``, targets in other flows are checked too; without it, they are left to
@@ -319,9 +309,7 @@ def check_flow(
     known_flows = set(flow_ids) if flow_ids is not None else None
     if flow.start not in flow.nodes:
         problems.append(
-            Problem(
-                flow.source, start_line, f"the flow starts at '{flow.start}', which does not exist"
-            )
+            Problem(flow.source, start_line, f"the flow starts at '{flow.start}', which does not exist")
         )
     for node in flow.nodes.values():
         for target, line in node.targets():
@@ -344,9 +332,7 @@ def check_flow(
     for node in flow.nodes.values():
         if node.id not in reachable:
             problems.append(
-                Problem(
-                    flow.source, node.line, "no step leads here, so no one can reach it", node.id
-                )
+                Problem(flow.source, node.line, "no step leads here, so no one can reach it", node.id)
             )
     return problems
 
@@ -367,11 +353,7 @@ def _target_problems(
         return []
     other = target[len("flow:") :].split("/", 1)[0]
     if known_flows is not None and other not in known_flows:
-        return [
-            Problem(
-                flow.source, line, f"leads to the flow '{other}', which does not exist", node.id
-            )
-        ]
+        return [Problem(flow.source, line, f"leads to the flow '{other}', which does not exist", node.id)]
     return []
 
 
@@ -404,9 +386,7 @@ def parse_messages(text: str, source: str) -> SystemMessages:
     texts: dict[str, str] = data["messages"]
     for key in REQUIRED_MESSAGES:
         if key not in texts:
-            problems.append(
-                Problem(source, lines.get(("messages",), 1), f"the message '{key}' is missing")
-            )
+            problems.append(Problem(source, lines.get(("messages",), 1), f"the message '{key}' is missing"))
     message_lines = {key: lines.get(("messages", key), 1) for key in texts}
     messages = SystemMessages(texts, message_lines, source)
     for ref in messages.messages():
@@ -474,16 +454,12 @@ def load_library(directory: Path, root: Path | None = None) -> Library:
             continue
         if flow.id in flows:
             problems.append(
-                Problem(
-                    source, 1, f"the flow id '{flow.id}' is already used by {flows[flow.id].source}"
-                )
+                Problem(source, 1, f"the flow id '{flow.id}' is already used by {flows[flow.id].source}")
             )
             continue
         if flow.id != path.stem:
             problems.append(
-                Problem(
-                    source, 1, f"the flow id '{flow.id}' should match the file name '{path.stem}'"
-                )
+                Problem(source, 1, f"the flow id '{flow.id}' should match the file name '{path.stem}'")
             )
         flows[flow.id] = flow
     if messages is None:

@@ -207,9 +207,7 @@ class Choice(NodeKind):
     def messages(self) -> list[MessageRef]:
         found = super().messages()
         for index, choice in enumerate(self.choices):
-            found.append(
-                MessageRef(self.context, choice["label"], self.line_of("choices", index, "label"))
-            )
+            found.append(MessageRef(self.context, choice["label"], self.line_of("choices", index, "label")))
             if "keywords" in choice:
                 found.append(
                     MessageRef(
@@ -277,9 +275,7 @@ class Confirm(NodeKind):
         return Wait()
 
     def receive(self, text: str, run: Run) -> Transition:
-        answer = run.match(
-            text, [run.command_phrases("keywords_yes"), run.command_phrases("keywords_no")]
-        )
+        answer = run.match(text, [run.command_phrases("keywords_yes"), run.command_phrases("keywords_no")])
         if answer is None:
             run.system("invalid_yes_no")
             return Retry()
@@ -329,9 +325,7 @@ class Branch(NodeKind):
         ]
 
     def targets(self) -> list[tuple[str, int]]:
-        found = [
-            (c["goto"], self.line_of("cases", i, "goto")) for i, c in enumerate(self.data["cases"])
-        ]
+        found = [(c["goto"], self.line_of("cases", i, "goto")) for i, c in enumerate(self.data["cases"])]
         return [*found, (self.data["otherwise"], self.line_of("otherwise"))]
 
     def enter(self, run: Run) -> Transition:

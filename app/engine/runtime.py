@@ -89,17 +89,14 @@ def _copy_state(state: Mapping[str, Any]) -> dict[str, Any]:
     return copied
 
 
-def render(
-    reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]
-) -> str:
+def render(reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]) -> str:
     """The text of a reply in the locale ``translate`` serves, with variables and numbered options."""
     values = {k: v for k, v in variables.items() if v}
     values.update(dict(reply.params))
     text = fill(translate(reply.context, reply.msgid), values)
     if reply.options:
         lines = [
-            f"{i} {fill(translate(ctx, label), values)}"
-            for i, (ctx, label) in enumerate(reply.options, 1)
+            f"{i} {fill(translate(ctx, label), values)}" for i, (ctx, label) in enumerate(reply.options, 1)
         ]
         text = "\n".join([text, *lines])
     return text
@@ -119,9 +116,7 @@ class Run:
         self._variables = {k: v for k, v in context.variables.items() if v}
 
     # -- what nodes call ------------------------------------------------------------------
-    def say(
-        self, context: str, msgid: str, options: tuple[tuple[str, str], ...] = (), **params: str
-    ) -> None:
+    def say(self, context: str, msgid: str, options: tuple[tuple[str, str], ...] = (), **params: str) -> None:
         """Queue a reply."""
         self.replies.append(Reply(context, msgid, tuple(sorted(params.items())), options))
 

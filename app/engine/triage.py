@@ -451,39 +451,131 @@ NOT_RISK: tuple[str, ...] = (
 
 # Long key words that may be misspelt by one letter (two for 9+ letters) and still count.
 TYPO_WORDS: tuple[str, ...] = (
-    "suicide", "suicidal", "myself", "overdose", "paracetamol", "unalive", "anymore",
-    "hurting", "touched", "touching", "touches", "sexual", "sexually", "secret", "pictures",
-    "photos", "boyfriend", "girlfriend", "strangled", "molested", "bruises", "threatened",
-    "threatening", "frightened", "scared", "unsafe", "exploited", "without", "hunanladdiad",
+    "suicide",
+    "suicidal",
+    "myself",
+    "overdose",
+    "paracetamol",
+    "unalive",
+    "anymore",
+    "hurting",
+    "touched",
+    "touching",
+    "touches",
+    "sexual",
+    "sexually",
+    "secret",
+    "pictures",
+    "photos",
+    "boyfriend",
+    "girlfriend",
+    "strangled",
+    "molested",
+    "bruises",
+    "threatened",
+    "threatening",
+    "frightened",
+    "scared",
+    "unsafe",
+    "exploited",
+    "without",
+    "hunanladdiad",
 )
 # Not here on purpose, because a real word is one letter away: abused (amused), abusing
 # (amusing), homeless (hopeless), trapping (tapping), overdosed (overused).
 
 # Text-speak and contractions, expanded before matching (in messages and in the lists above).
 TEXT_SPEAK: dict[str, str] = {
-    "im": "i am", "iam": "i am", "ima": "i am going to", "imma": "i am going to",
-    "ive": "i have", "id": "i would",
-    "dont": "do not", "dnt": "do not", "dun": "do not", "doesnt": "does not",
-    "didnt": "did not", "cant": "can not", "cannot": "can not", "carnt": "can not",
-    "wont": "will not", "isnt": "is not", "aint": "is not", "arent": "are not",
-    "wasnt": "was not", "werent": "were not", "havent": "have not", "hasnt": "has not",
-    "hadnt": "had not", "shouldnt": "should not", "wouldnt": "would not", "couldnt": "could not",
-    "wnat": "want", "wnt": "want", "watn": "want", "too": "to",
-    "wanna": "want to", "wana": "want to", "wanta": "want to", "wan2": "want to",
-    "want2": "want to", "gonna": "going to", "gona": "going to", "gunna": "going to",
-    "gna": "going to", "finna": "going to", "tryna": "trying to", "gotta": "got to",
-    "u": "you", "ur": "your", "youre": "you are", "r": "are", "n": "and", "2": "to",
-    "4": "for", "hes": "he is", "shes": "she is", "theyre": "they are", "theyve": "they have",
-    "thats": "that is", "whats": "what is", "hell": "he will", "shell": "she will",
-    "theyll": "they will", "youll": "you will",
-    "bf": "boyfriend", "gf": "girlfriend", "ppl": "people",
-    "somei": "someone", "sumi": "someone", "anyi": "anyone", "noi": "noone",
-    "meself": "myself", "maself": "myself", "miself": "myself", "mself": "myself",
-    "myslf": "myself", "selfharm": "self harm", "selfharming": "self harming",
-    "selfharmed": "self harmed", "idk": "i do not know", "dunno": "do not know",
-    "dno": "do not know", "duno": "do not know", "cuz": "because", "coz": "because",
-    "cos": "because", "bc": "because", "pls": "please", "plz": "please", "wiv": "with",
-    "nothin": "nothing", "nuffin": "nothing", "ded": "dead", "neva": "never", "nvr": "never",
+    "im": "i am",
+    "iam": "i am",
+    "ima": "i am going to",
+    "imma": "i am going to",
+    "ive": "i have",
+    "id": "i would",
+    "dont": "do not",
+    "dnt": "do not",
+    "dun": "do not",
+    "doesnt": "does not",
+    "didnt": "did not",
+    "cant": "can not",
+    "cannot": "can not",
+    "carnt": "can not",
+    "wont": "will not",
+    "isnt": "is not",
+    "aint": "is not",
+    "arent": "are not",
+    "wasnt": "was not",
+    "werent": "were not",
+    "havent": "have not",
+    "hasnt": "has not",
+    "hadnt": "had not",
+    "shouldnt": "should not",
+    "wouldnt": "would not",
+    "couldnt": "could not",
+    "wnat": "want",
+    "wnt": "want",
+    "watn": "want",
+    "too": "to",
+    "wanna": "want to",
+    "wana": "want to",
+    "wanta": "want to",
+    "wan2": "want to",
+    "want2": "want to",
+    "gonna": "going to",
+    "gona": "going to",
+    "gunna": "going to",
+    "gna": "going to",
+    "finna": "going to",
+    "tryna": "trying to",
+    "gotta": "got to",
+    "u": "you",
+    "ur": "your",
+    "youre": "you are",
+    "r": "are",
+    "n": "and",
+    "2": "to",
+    "4": "for",
+    "hes": "he is",
+    "shes": "she is",
+    "theyre": "they are",
+    "theyve": "they have",
+    "thats": "that is",
+    "whats": "what is",
+    "hell": "he will",
+    "shell": "she will",
+    "theyll": "they will",
+    "youll": "you will",
+    "bf": "boyfriend",
+    "gf": "girlfriend",
+    "ppl": "people",
+    "somei": "someone",
+    "sumi": "someone",
+    "anyi": "anyone",
+    "noi": "noone",
+    "meself": "myself",
+    "maself": "myself",
+    "miself": "myself",
+    "mself": "myself",
+    "myslf": "myself",
+    "selfharm": "self harm",
+    "selfharming": "self harming",
+    "selfharmed": "self harmed",
+    "idk": "i do not know",
+    "dunno": "do not know",
+    "dno": "do not know",
+    "duno": "do not know",
+    "cuz": "because",
+    "coz": "because",
+    "cos": "because",
+    "bc": "because",
+    "pls": "please",
+    "plz": "please",
+    "wiv": "with",
+    "nothin": "nothing",
+    "nuffin": "nothing",
+    "ded": "dead",
+    "neva": "never",
+    "nvr": "never",
     "dwi": "dw i",
 }
 
@@ -500,70 +592,319 @@ JOINED: dict[tuple[str, str], str] = {
 # Gifts: "(someone) gave me (a thing)". Drugs, alcohol and vapes count from anyone; phones from
 # anyone but a trusted adult; other gifts only from a boyfriend, a stranger, "he", "they" and so on.
 GIFT_VERBS: tuple[str, ...] = (
-    "gave", "gives", "give", "giving", "given", "buys", "bought", "buy", "buying", "got",
-    "gets", "get", "getting", "sends", "sent", "send", "sending", "offered", "offers", "offer",
-    "lends", "lent", "pays", "paid", "pay", "paying",
+    "gave",
+    "gives",
+    "give",
+    "giving",
+    "given",
+    "buys",
+    "bought",
+    "buy",
+    "buying",
+    "got",
+    "gets",
+    "get",
+    "getting",
+    "sends",
+    "sent",
+    "send",
+    "sending",
+    "offered",
+    "offers",
+    "offer",
+    "lends",
+    "lent",
+    "pays",
+    "paid",
+    "pay",
+    "paying",
 )
-GIFT_SUBSTANCES: frozenset[str] = frozenset({
-    "drugs", "weed", "alcohol", "vodka", "booze", "vape", "vapes", "cigarettes", "cigs", "fags",
-    "pills", "cocaine", "ket", "spice",
-})
+GIFT_SUBSTANCES: frozenset[str] = frozenset(
+    {
+        "drugs",
+        "weed",
+        "alcohol",
+        "vodka",
+        "booze",
+        "vape",
+        "vapes",
+        "cigarettes",
+        "cigs",
+        "fags",
+        "pills",
+        "cocaine",
+        "ket",
+        "spice",
+    }
+)
 GIFT_PHONES: frozenset[str] = frozenset({"phone", "phones", "iphone", "mobile", "sim", "burner"})
-GIFT_SOFT: frozenset[str] = frozenset({
-    "money", "cash", "presents", "present", "gifts", "gift", "clothes", "trainers", "shoes",
-    "jewellery", "necklace", "earrings", "nails", "lashes", "makeup", "perfume", "takeaway",
-    "takeaways", "stuff", "things", "lifts", "lift", "rides", "credit", "bag", "bags", "designer",
-})
-TRUSTED_GIVERS: frozenset[str] = frozenset({
-    "mum", "mam", "mom", "mummy", "dad", "daddy", "nan", "nana", "nanny", "gran", "granny",
-    "grandma", "grandad", "grandpa", "nain", "taid", "carer", "carers", "foster", "keyworker",
-    "worker", "iro", "teacher", "school", "council", "aunt", "auntie", "aunty", "uncle",
-    "sister", "brother", "parents", "family", "staff", "advocate", "birthday", "christmas",
-})
-SUSPECT_GIVERS: frozenset[str] = frozenset({
-    "he", "she", "they", "him", "them", "boyfriend", "girlfriend", "man", "men", "guy", "guys",
-    "lad", "lads", "bloke", "someone", "somebody", "stranger", "strangers", "people", "older",
-    "these", "friend", "friends", "mate", "mates", "person",
-})
+GIFT_SOFT: frozenset[str] = frozenset(
+    {
+        "money",
+        "cash",
+        "presents",
+        "present",
+        "gifts",
+        "gift",
+        "clothes",
+        "trainers",
+        "shoes",
+        "jewellery",
+        "necklace",
+        "earrings",
+        "nails",
+        "lashes",
+        "makeup",
+        "perfume",
+        "takeaway",
+        "takeaways",
+        "stuff",
+        "things",
+        "lifts",
+        "lift",
+        "rides",
+        "credit",
+        "bag",
+        "bags",
+        "designer",
+    }
+)
+TRUSTED_GIVERS: frozenset[str] = frozenset(
+    {
+        "mum",
+        "mam",
+        "mom",
+        "mummy",
+        "dad",
+        "daddy",
+        "nan",
+        "nana",
+        "nanny",
+        "gran",
+        "granny",
+        "grandma",
+        "grandad",
+        "grandpa",
+        "nain",
+        "taid",
+        "carer",
+        "carers",
+        "foster",
+        "keyworker",
+        "worker",
+        "iro",
+        "teacher",
+        "school",
+        "council",
+        "aunt",
+        "auntie",
+        "aunty",
+        "uncle",
+        "sister",
+        "brother",
+        "parents",
+        "family",
+        "staff",
+        "advocate",
+        "birthday",
+        "christmas",
+    }
+)
+SUSPECT_GIVERS: frozenset[str] = frozenset(
+    {
+        "he",
+        "she",
+        "they",
+        "him",
+        "them",
+        "boyfriend",
+        "girlfriend",
+        "man",
+        "men",
+        "guy",
+        "guys",
+        "lad",
+        "lads",
+        "bloke",
+        "someone",
+        "somebody",
+        "stranger",
+        "strangers",
+        "people",
+        "older",
+        "these",
+        "friend",
+        "friends",
+        "mate",
+        "mates",
+        "person",
+    }
+)
 
 # Ages: "he is 25 and im 14". Whose age a number is comes from the words just before it.
-AGE_PERSONS: frozenset[str] = frozenset({
-    "he", "she", "boyfriend", "girlfriend", "partner", "man", "guy", "lad", "friend", "mate",
-    "someone", "somebody", "person", "bloke", "woman", "bae", "crush", "fella",
-})
-AGE_FILLERS: frozenset[str] = frozenset({
-    "only", "just", "like", "nearly", "almost", "about", "around", "over", "literally", "a",
-    "actually", "turning", "turned", "now", "already",
-})
+AGE_PERSONS: frozenset[str] = frozenset(
+    {
+        "he",
+        "she",
+        "boyfriend",
+        "girlfriend",
+        "partner",
+        "man",
+        "guy",
+        "lad",
+        "friend",
+        "mate",
+        "someone",
+        "somebody",
+        "person",
+        "bloke",
+        "woman",
+        "bae",
+        "crush",
+        "fella",
+    }
+)
+AGE_FILLERS: frozenset[str] = frozenset(
+    {
+        "only",
+        "just",
+        "like",
+        "nearly",
+        "almost",
+        "about",
+        "around",
+        "over",
+        "literally",
+        "a",
+        "actually",
+        "turning",
+        "turned",
+        "now",
+        "already",
+    }
+)
 AGE_UNITS: frozenset[str] = frozenset({"yo", "yr", "yrs", "year", "years"})
 # Words that make an adult's age a grooming cue when the child's own age is not given.
-CONTACT_WORDS: frozenset[str] = frozenset({
-    "boyfriend", "girlfriend", "partner", "dating", "date", "seeing", "met", "meet", "meeting",
-    "online", "talking", "chatting", "messaging", "messages", "snapchat", "snap", "instagram",
-    "insta", "tiktok", "discord", "likes", "loves", "fancy", "fancies", "kiss", "kissed",
-    "kissing", "sex", "relationship", "secret", "older",
-})
+CONTACT_WORDS: frozenset[str] = frozenset(
+    {
+        "boyfriend",
+        "girlfriend",
+        "partner",
+        "dating",
+        "date",
+        "seeing",
+        "met",
+        "meet",
+        "meeting",
+        "online",
+        "talking",
+        "chatting",
+        "messaging",
+        "messages",
+        "snapchat",
+        "snap",
+        "instagram",
+        "insta",
+        "tiktok",
+        "discord",
+        "likes",
+        "loves",
+        "fancy",
+        "fancies",
+        "kiss",
+        "kissed",
+        "kissing",
+        "sex",
+        "relationship",
+        "secret",
+        "older",
+    }
+)
 
 # ---------------------------------------------------------------------------------------------
 # Folding text into words.
 # ---------------------------------------------------------------------------------------------
 
-_LOOKALIKES = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d",
-    "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ɑ": "a", "ɩ": "i", "ı": "i", "ł": "l",
-    "ø": "o", "đ": "d", "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v",
-    "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "ς": "s", "μ": "u",
-    "ѵ": "v", "ո": "n", "ս": "u",
-})
-_LEET_I = str.maketrans({
-    "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i",
-    "|": "l",
-})
-_LEET_L = str.maketrans({
-    "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i",
-    "|": "i",
-})
+_LOOKALIKES = str.maketrans(
+    {
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "ё": "e",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "һ": "h",
+        "ӏ": "l",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ɡ": "g",
+        "ɑ": "a",
+        "ɩ": "i",
+        "ı": "i",
+        "ł": "l",
+        "ø": "o",
+        "đ": "d",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "γ": "y",
+        "ω": "w",
+        "ς": "s",
+        "μ": "u",
+        "ѵ": "v",
+        "ո": "n",
+        "ս": "u",
+    }
+)
+_LEET_I = str.maketrans(
+    {
+        "0": "o",
+        "1": "i",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "l",
+    }
+)
+_LEET_L = str.maketrans(
+    {
+        "0": "o",
+        "1": "l",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "i",
+    }
+)
 _LEET_CHARS = frozenset("013457@$!|")
 _NO_SYMBOLS = str.maketrans("", "", "@$!|")
 _WELSH_YN = re.compile(r"(?<=\w)['’‘ʼ`]n(?!\w)")  # Welsh "teimlo'n" is "teimlo yn"
@@ -597,9 +938,7 @@ def _prefold(text: str) -> str:
     else:
         text = unicodedata.normalize("NFKC", strip_invisible(text)).casefold()
         text = text.translate(_LOOKALIKES)
-        text = "".join(
-            ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
-        )
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return _DROPPED.sub("", _WELSH_YN.sub(" yn", text))
 
 
@@ -623,7 +962,7 @@ def _deletes(word: str, depth: int) -> set[str]:
     found = {word}
     edge = {word}
     for _ in range(depth):
-        edge = {w[:i] + w[i + 1:] for w in edge for i in range(len(w))}
+        edge = {w[:i] + w[i + 1 :] for w in edge for i in range(len(w))}
         found |= edge
     return found
 
@@ -921,7 +1260,9 @@ _RISK = _Matcher([(c, p) for c in CATEGORIES for p in PHRASES[c]])
 _NOT_RISK = _Matcher([("", p) for p in NOT_RISK])
 _WORDS = _Words(_vocabulary(), TYPO_WORDS)
 _GIFT = re.compile(
-    r"(?<![^ ])(?P<verb>" + "|".join(GIFT_VERBS) + r") me (?:[^ ]+ ){0,3}?(?P<item>"
+    r"(?<![^ ])(?P<verb>"
+    + "|".join(GIFT_VERBS)
+    + r") me (?:[^ ]+ ){0,3}?(?P<item>"
     + "|".join(sorted(GIFT_SUBSTANCES | GIFT_PHONES | GIFT_SOFT | {"to"}, key=len, reverse=True))
     + r")(?![^ ])"
 )
@@ -961,7 +1302,7 @@ def _gift_hits(text: str) -> list[tuple[str, str]]:
     hits: list[tuple[str, str]] = []
     for match in _GIFT.finditer(text):
         item = match.group("item")
-        before = text[max(0, match.start() - 100):match.start()].split()[-5:]
+        before = text[max(0, match.start() - 100) : match.start()].split()[-5:]
         trusted = bool(TRUSTED_GIVERS.intersection(before))
         if item == "to" and match.group("verb") not in _PAY_VERBS:
             continue
@@ -982,13 +1323,13 @@ def _age_hits(words: tuple[str, ...]) -> list[tuple[str, str]]:
     for index, word in enumerate(words):
         if not (word.isascii() and word.isdigit()) or not 8 <= int(word) <= 99:
             continue
-        before = [w for w in words[max(0, index - 6):index] if w not in AGE_FILLERS][-3:]
+        before = [w for w in words[max(0, index - 6) : index] if w not in AGE_FILLERS][-3:]
         if before[-2:] == ["i", "am"] or before[-1:] == ["me"]:
             children.append(int(word))
         elif before[-1:] in (["is"], ["are"], ["aged"]) and AGE_PERSONS.intersection(before):
-            if not TRUSTED_GIVERS.intersection(words[max(0, index - 5):index]):
+            if not TRUSTED_GIVERS.intersection(words[max(0, index - 5) : index]):
                 adults.append(int(word))
-        elif AGE_UNITS.intersection(words[index + 1:index + 2]):
+        elif AGE_UNITS.intersection(words[index + 1 : index + 2]):
             adults.append(int(word))
     child = min(children, default=None)  # the youngest age given makes the widest gap
     for adult in adults:

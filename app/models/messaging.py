@@ -52,9 +52,7 @@ class Concern(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id"), index=True, nullable=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), nullable=True)
-    review_action_id: Mapped[int | None] = mapped_column(
-        ForeignKey("review_action.id"), nullable=True
-    )
+    review_action_id: Mapped[int | None] = mapped_column(ForeignKey("review_action.id"), nullable=True)
     category: Mapped[str] = mapped_column(String(40), default="general")
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
@@ -71,9 +69,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), unique=True)
-    identity_id: Mapped[int | None] = mapped_column(
-        ForeignKey("channel_identity.id"), nullable=True
-    )
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identity.id"), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

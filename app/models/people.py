@@ -122,9 +122,7 @@ class ChannelIdentity(Base):
     @classmethod
     def link(cls, child: Child, channel: str, address: str) -> ChannelIdentity:
         """A new identity for a child; ``address`` must already be normalised (E.164, chat id)."""
-        identity = cls(
-            channel=channel, address=address, address_index=blind_index(f"{channel}:{address}")
-        )
+        identity = cls(channel=channel, address=address, address_index=blind_index(f"{channel}:{address}"))
         child.identities.append(identity)
         return identity
 

@@ -28,9 +28,7 @@ class Review(Base):
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    actions: Mapped[list[ReviewAction]] = relationship(
-        back_populates="review", order_by="ReviewAction.id"
-    )
+    actions: Mapped[list[ReviewAction]] = relationship(back_populates="review", order_by="ReviewAction.id")
 
 
 class ReviewAction(Base):

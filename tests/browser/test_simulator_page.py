@@ -37,9 +37,7 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
-def test_the_picker_lists_the_demo_children_and_an_unlinked_number(
-    page: Page, live_server: str
-) -> None:
+def test_the_picker_lists_the_demo_children_and_an_unlinked_number(page: Page, live_server: str) -> None:
     open_simulator(page, live_server)
     options = page.locator("#child option")
     expect(options).to_contain_text(["Jordan", "Cerys", "Amir", "Unlinked number"])
@@ -87,9 +85,7 @@ def test_cerys_is_answered_in_welsh(page: Page, live_server: str) -> None:
         expect(reply).not_to_contain_text("Hi Cerys")
 
 
-def test_someone_hurt_me_raises_an_urgent_concern_and_gives_999(
-    page: Page, live_server: str
-) -> None:
+def test_someone_hurt_me_raises_an_urgent_concern_and_gives_999(page: Page, live_server: str) -> None:
     open_simulator(page, live_server)
     text_as(page, JORDAN)
     send(page, "someone hurt me")

@@ -41,10 +41,7 @@ def test_a_valid_flow_loads() -> None:
 
 def test_a_choice_leading_nowhere_names_file_node_and_line() -> None:
     found = problems_of(GOOD.replace("goto: one", "goto: nowhere"))
-    assert (
-        "flows/t.yaml:10: node 'menu': leads to 'nowhere', which is not a step in this flow"
-        in found
-    )
+    assert "flows/t.yaml:10: node 'menu': leads to 'nowhere', which is not a step in this flow" in found
 
 
 def test_a_step_no_one_can_reach_is_reported() -> None:
@@ -65,8 +62,7 @@ def test_an_unknown_node_kind_is_reported() -> None:
 def test_a_missing_field_names_the_node() -> None:
     found = problems_of(GOOD.replace('    text: "Pick one"\n', ""))
     assert any(
-        p.startswith("flows/t.yaml:5: node 'menu':") and "'text' is a required property" in p
-        for p in found
+        p.startswith("flows/t.yaml:5: node 'menu':") and "'text' is a required property" in p for p in found
     )
 
 
@@ -104,7 +100,6 @@ def test_a_library_with_a_link_to_a_missing_flow_is_rejected(tmp_path: Path) -> 
     with pytest.raises(FlowDefinitionError) as caught:
         load_library(flows)
     assert any(
-        str(p).startswith("flows/main_menu.yaml:")
-        and "node 'menu': leads to the flow 'abuot'" in str(p)
+        str(p).startswith("flows/main_menu.yaml:") and "node 'menu': leads to the flow 'abuot'" in str(p)
         for p in caught.value.problems
     )

@@ -65,9 +65,7 @@ def test_engine_module_imports_only_the_standard_library_and_its_own_package(pat
         top = module.split(".")[0]
         where = f"{path.name}:{line} imports {module}"
         if top == "app":
-            assert module.startswith("app.engine"), (
-                f"{where}: the engine may import only app.engine"
-            )
+            assert module.startswith("app.engine"), f"{where}: the engine may import only app.engine"
             continue
         assert top not in FORBIDDEN_STDLIB, f"{where}: no I/O, clock or randomness in the engine"
         assert top in STDLIB | ALLOWED_THIRD_PARTY, f"{where}: not an allowed import for the engine"
@@ -77,6 +75,4 @@ def test_engine_never_reads_the_clock() -> None:
     for path in ENGINE.glob("*.py"):
         source = path.read_text()
         for call in ("datetime.now(", "date.today(", "datetime.utcnow(", "time.time("):
-            assert call not in source, (
-                f"{path.name} calls {call}: the clock must come from the context"
-            )
+            assert call not in source, f"{path.name} calls {call}: the clock must come from the context"

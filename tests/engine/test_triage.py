@@ -45,17 +45,19 @@ def test_an_empty_or_blank_message_is_not_urgent() -> None:
 def test_every_category_in_the_lists_is_a_known_category_and_each_has_phrases() -> None:
     assert set(PHRASES) == set(CATEGORIES)
     assert set(CATEGORIES) == {
-        "suicide", "self_harm", "abuse", "hurt", "missing", "exploitation", "unsafe",
+        "suicide",
+        "self_harm",
+        "abuse",
+        "hurt",
+        "missing",
+        "exploitation",
+        "unsafe",
     }
     assert all(len(PHRASES[category]) >= 6 for category in CATEGORIES)
 
 
-@pytest.mark.parametrize(
-    ("category", "phrase"), [(c, p) for c in CATEGORIES for p in PHRASES[c]]
-)
-def test_every_phrase_in_the_lists_is_found_when_a_child_types_it(
-    category: str, phrase: str
-) -> None:
+@pytest.mark.parametrize(("category", "phrase"), [(c, p) for c in CATEGORIES for p in PHRASES[c]])
+def test_every_phrase_in_the_lists_is_found_when_a_child_types_it(category: str, phrase: str) -> None:
     verdict = assess(_sample(phrase))
     assert verdict.urgent, phrase
     assert CATEGORIES.index(verdict.category or "") <= CATEGORIES.index(category)
@@ -81,9 +83,7 @@ def test_every_not_risk_phrase_is_not_urgent_on_its_own(phrase: str) -> None:
         ("i don't feel safe", "unsafe"),
     ],
 )
-def test_a_plain_message_of_each_kind_is_urgent_with_its_category(
-    message: str, category: str
-) -> None:
+def test_a_plain_message_of_each_kind_is_urgent_with_its_category(message: str, category: str) -> None:
     verdict = assess(message)
     assert verdict.urgent
     assert verdict.category == category
@@ -543,9 +543,7 @@ def test_two_everyday_messages_together_are_not_urgent() -> None:
         ("they pay me to carry bags", True),
     ],
 )
-def test_gifts_count_as_a_cue_by_who_gives_them_and_what_they_are(
-    message: str, urgent: bool
-) -> None:
+def test_gifts_count_as_a_cue_by_who_gives_them_and_what_they_are(message: str, urgent: bool) -> None:
     verdict = assess(message)
     assert verdict.urgent is urgent, (message, verdict)
     assert verdict.category == ("exploitation" if urgent else None)
@@ -562,9 +560,7 @@ def test_gifts_count_as_a_cue_by_who_gives_them_and_what_they_are(
         ("my dad is 40 and i am 12", False),
     ],
 )
-def test_an_age_gap_between_a_child_and_an_older_person_is_a_cue(
-    message: str, urgent: bool
-) -> None:
+def test_an_age_gap_between_a_child_and_an_older_person_is_a_cue(message: str, urgent: bool) -> None:
     assert assess(message).urgent is urgent, message
 
 
@@ -595,7 +591,8 @@ def test_the_triage_module_imports_only_the_standard_library_and_engine_text() -
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module or "")
     outside = {
-        name for name in imported
+        name
+        for name in imported
         if name.split(".")[0] not in sys.stdlib_module_names and name != "app.engine.text"
     }
     assert outside == set()

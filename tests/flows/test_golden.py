@@ -62,9 +62,7 @@ def run_script(locale: str, overrides: dict, lines: list[str]) -> list[dict]:
     }
     for key, value in overrides.items():
         variables[key] = (
-            format_day(FIXED_NOW.date().replace(month=12, day=15), locale)
-            if value is True
-            else value
+            format_day(FIXED_NOW.date().replace(month=12, day=15), locale) if value is True else value
         )
     state, exchanges = new_state(), []
     for line in lines:

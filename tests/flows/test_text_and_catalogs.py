@@ -45,7 +45,9 @@ def test_the_catalog_template_is_in_step_with_the_flows(tmp_path: Path) -> None:
     pybabel = Path(sys.executable).parent / "pybabel"
     subprocess.run(
         [str(pybabel), "extract", "-F", "babel.cfg", "--no-wrap", "-o", str(pot), "."],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     with pot.open("rb") as fresh_file, (ROOT / "locales" / "messages.pot").open("rb") as committed_file:
         fresh, committed = read_po(fresh_file), read_po(committed_file)

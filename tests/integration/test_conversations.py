@@ -94,9 +94,7 @@ def test_an_urgent_message_keeps_the_childs_place_and_raises_one_concern(demo: F
     assert outcome.effects[0]["kind"] == "concern" and outcome.effects[0]["urgent"]
     concern = db.session.scalar(select(Concern))
     assert (
-        concern.urgent
-        and concern.child_id is not None
-        and concern.message.body == "he hits me when im home"
+        concern.urgent and concern.child_id is not None and concern.message.body == "he hits me when im home"
     )
     assert db.session.scalar(select(ConversationState)).data["node"] == before
 

@@ -44,9 +44,7 @@ def test_keys_rotate_reencrypts_everything_under_the_newest_key(demo: Flask) -> 
 def test_production_refuses_to_start_without_secrets(tmp_path: Path) -> None:
     settings = load_settings(str(tmp_path), environ={})
     assert settings["DEVELOPMENT"] is False
-    with pytest.raises(
-        ConfigurationError, match="SECRET_KEY and FIELD_ENCRYPTION_KEYS must be set"
-    ):
+    with pytest.raises(ConfigurationError, match="SECRET_KEY and FIELD_ENCRYPTION_KEYS must be set"):
         create_app(
             {
                 "DEVELOPMENT": False,

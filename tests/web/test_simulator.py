@@ -135,9 +135,7 @@ def test_bad_requests_get_a_clear_error(client: FlaskClient) -> None:
         response = (
             client.post("/simulator/api/messages", json=payload)
             if payload is not None
-            else client.post(
-                "/simulator/api/messages", data="not json", content_type="application/json"
-            )
+            else client.post("/simulator/api/messages", data="not json", content_type="application/json")
         )
         assert response.status_code == 400
         assert expected in response.get_json()["error"]
@@ -165,9 +163,7 @@ def test_the_simulator_is_not_found_in_production(database_url: str, tmp_path: P
     client = production.test_client()
     assert client.get("/simulator").status_code == 404
     assert (
-        client.post(
-            "/simulator/api/messages", json={"child": "+447700900001", "text": "hi"}
-        ).status_code
+        client.post("/simulator/api/messages", json={"child": "+447700900001", "text": "hi"}).status_code
         == 404
     )
 
