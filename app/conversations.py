@@ -37,7 +37,7 @@ from app.engine import (
 )
 from app.engine.runtime import new_state, recognise_command
 from app.engine.sms import sms_cost
-from app.engine.triage import assess
+from app.engine.triage import Triage, assess
 from app.extensions import db
 from app.i18n import Catalogs, format_day
 from app.models import (
@@ -203,6 +203,11 @@ class _Conversation:
             )
         )
 
+    def raise_urgent(self, message: Message, triage: Triage) -> None:
+        """An urgent concern for what triage found in this message."""
+        effect = ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons)
+        self.apply(effect, message)
+
     def apply(self, effect: Effect, message: Message) -> None:
         """Make an effect real in the database; an effect with no handler is an error, not a drop."""
         handlers: dict[type[Effect], Callable[[Any], None]] = {
@@ -286,26 +291,11 @@ def _handle(conv: _Conversation) -> Outcome:
         return conv.outcome
 
     state_row = conv.load_state(child)
-    today = conv.now.date()
     lib = library()
     triage = assess(conv.text, conv.previous_text(child, message.id))
     if triage.urgent:
-        conv.apply(
-            ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons),
-            message,
-        )
-
-    if identity.opted_out:
-        context = Context(now=conv.now, locale=child.locale, translate=catalogs().translator(child.locale))
-        if recognise_command(lib, conv.text, context) != "start":
-            # Opted out: keep the message (staff see it) but send nothing until START.
-            return conv.outcome
-
-    if triage.urgent:
-        variables = child_variables(session, child, child.locale, today)
-        conv.send([_system_reply("safety_urgent")], variables, child.locale)
-        return conv.outcome
-
+        conv.raise_urgent(message, triage)
+    today = conv.now.date()
     variables = child_variables(session, child, child.locale, today)
     context = Context(
         now=conv.now,
@@ -313,6 +303,15 @@ def _handle(conv: _Conversation) -> Outcome:
         variables=variables,
         translate=catalogs().translator(child.locale),
     )
+    if identity.opted_out and recognise_command(lib, conv.text, context) != "start":
+        # Opted out: keep the message (staff see it, and any urgent concern stands) but send
+        # nothing until START.
+        return conv.outcome
+    if triage.urgent:
+        # The safety reply alone; the child keeps their place in the conversation.
+        conv.send([_system_reply("safety_urgent")], variables, child.locale)
+        return conv.outcome
+
     try:
         step = advance(lib, state_row.data, Inbound(text=conv.text), context)
     except FlowRuntimeError:
@@ -341,9 +340,6 @@ def _handle_unknown(conv: _Conversation, identity_channel: str, address: str | N
     triage = assess(conv.text)
     if triage.urgent:
         # Kept for an administrator to see; the reply promises nothing beyond the emergency numbers.
-        conv.apply(
-            ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons),
-            message,
-        )
+        conv.raise_urgent(message, triage)
     conv.send([_system_reply("unknown_sender")], {}, "en")
     return conv.outcome
