@@ -5,7 +5,7 @@ State is plain JSON-ready data::
     {"flow": "main_menu", "version": "3f2a...", "node": "menu",   # None when idle
      "answers": {"key": "value"},
      "history": [[flow, version, node], ...],   # questions answered, for BACK
-     "stack": [[flow, version, node], ...]}     # where to return after LANGUAGE
+     "stack": [[flow, version, node, len(history)], ...]}  # where to return after LANGUAGE
 
 Global commands (MENU, HELP, BACK, STOP, START, LANGUAGE) work at every step and are understood in
 the child's language and in English. Nothing here performs I/O; the host renders the replies and
@@ -213,7 +213,11 @@ class Run:
                 return
             elif isinstance(transition, End):
                 if self.state["stack"]:
-                    self.set_position(self.state["stack"].pop())
+                    # Back to the question the child left (e.g. for LANGUAGE); BACK from there
+                    # should not lead into the flow they just finished.
+                    flow_id, version, node_id, history_length = self.state["stack"].pop()
+                    self.set_position([flow_id, version, node_id])
+                    del self.state["history"][history_length:]
                     continue
                 self.idle()
                 return
@@ -284,7 +288,7 @@ class Run:
         elif name == "language":
             # Remember the question to come back to, unless the child is already choosing a language.
             if self.is_waiting() and self.state["flow"] != LANGUAGE_FLOW:
-                self.state["stack"].append(self.position())
+                self.state["stack"].append([*self.position(), len(self.state["history"])])
             self.start(LANGUAGE_FLOW, text)
 
 

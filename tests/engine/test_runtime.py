@@ -122,6 +122,13 @@ def test_language_switches_and_returns_to_the_question_the_child_was_on() -> Non
     assert chat.state["node"] == "home"
 
 
+def test_back_after_changing_language_goes_to_the_question_before_not_the_language_menu() -> None:
+    chat = Chat(library_from(QUESTIONS))
+    chat.run(["hi", "fine", "LANGUAGE", "1"])
+    assert chat.state["node"] == "school"
+    assert chat.send("back") == ["How are things at home?"]
+
+
 def test_naming_a_language_switches_to_it_at_once() -> None:
     chat = Chat(library_from(QUESTIONS))
     chat.send("Cymraeg")
