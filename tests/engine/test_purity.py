@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ENGINE = Path(__file__).resolve().parents[2] / "app" / "engine"
-ALLOWED_THIRD_PARTY = {"yaml", "jsonschema", "gsm0338"}
+ALLOWED_THIRD_PARTY = {"yaml", "jsonschema", "gsm0338", "rapidfuzz"}
 FORBIDDEN_STDLIB = {
     "socket",
     "subprocess",

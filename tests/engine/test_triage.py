@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import random
+import string
 import sys
 from pathlib import Path
 
 import pytest
 
 from app.engine import triage
-from app.engine.triage import CATEGORIES, NOT_RISK, PHRASES, Triage, assess
+from app.engine.definition import FlowDefinitionError, load_library
+from app.engine.triage import CATEGORIES, PhraseBook, Triage, load_phrasebook, parse_phrasebook
+
+FLOWS = Path(__file__).resolve().parents[2] / "flows"
+BOOK = load_phrasebook(FLOWS / "safeguarding", root=FLOWS.parent)
+PHRASES = BOOK.phrases
+NOT_RISK = BOOK.not_risk
 
 ZW = "\u200b"  # zero-width space
 ZWJ = "\u200d"  # zero-width joiner
 SHY = "\u00ad"  # soft hyphen
+
+
+def assess(text: str, previous: str | None = None) -> Triage:
+    """Triage with the repository's phrase book."""
+    return triage.assess(text, previous, book=BOOK)
 
 
 def _sample(phrase: str) -> str:
@@ -579,10 +592,184 @@ def test_very_long_nonsense_without_spaces_or_as_single_letters_is_handled() -> 
     assert assess("x" * 100_000 + " he hits me").category == "abuse"
 
 
+# --- the phrase files ----------------------------------------------------------------------------
+
+
+def test_the_phrase_book_is_read_from_one_file_per_locale_in_the_flows_folder() -> None:
+    assert BOOK.sources == ("flows/safeguarding/cy.yaml", "flows/safeguarding/en.yaml")
+    assert "dim pwynt byw" in BOOK.phrases["suicide"]  # Welsh, from cy.yaml
+    assert "want to die" in BOOK.phrases["suicide"]  # English, from en.yaml
+
+
+def test_phrases_from_every_locale_apply_to_every_message() -> None:
+    assert assess("i want to die, dw i eisiau marw").reasons == (
+        "want to die",
+        "eisiau/isio/moyn/eisie/isie ... marw",
+    )
+
+
+def test_loading_the_flow_library_loads_its_phrase_book() -> None:
+    library = load_library(FLOWS, root=FLOWS.parent)
+    assert isinstance(library.safeguarding, PhraseBook)
+    assert library.safeguarding.phrases == BOOK.phrases
+    assert "safeguarding" not in library.flows  # the subfolder holds no flows
+
+
+def test_a_flow_library_without_a_safeguarding_folder_has_no_phrase_book(tmp_path: Path) -> None:
+    for path in FLOWS.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_library(tmp_path).safeguarding is None
+
+
+def _copy_phrase_files(folder: Path) -> Path:
+    folder.mkdir()
+    for path in (FLOWS / "safeguarding").glob("*.yaml"):
+        (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+def test_a_phrase_added_to_a_data_file_is_matched(tmp_path: Path) -> None:
+    folder = _copy_phrase_files(tmp_path / "safeguarding")
+    english = folder / "en.yaml"
+    text = english.read_text(encoding="utf-8")
+    assert text.count("\n  unsafe:\n") == 1
+    english.write_text(text.replace("\n  unsafe:\n", "\n  unsafe:\n    - the blue van/car ... back\n"))
+    message = "THE BLUE VAN is parked out back again"
+    assert not assess(message).urgent
+    verdict = triage.assess(message, book=load_phrasebook(folder))
+    assert verdict == Triage(True, "unsafe", ("the blue van/car ... back",))
+
+
+def test_a_welsh_phrase_added_to_the_welsh_file_is_matched(tmp_path: Path) -> None:
+    folder = _copy_phrase_files(tmp_path / "safeguarding")
+    welsh = folder / "cy.yaml"
+    text = welsh.read_text(encoding="utf-8")
+    welsh.write_text(text.replace("\n  hurt:\n", "\n  hurt:\n    - wedi fy ngwthio\n"))
+    verdict = triage.assess("mae e wedi fy ngwthio", book=load_phrasebook(folder))
+    assert verdict.category == "hurt"
+
+
+def test_a_broken_phrase_file_is_rejected_naming_the_file_and_line(tmp_path: Path) -> None:
+    folder = _copy_phrase_files(tmp_path / "safeguarding")
+    (folder / "xx.yaml").write_text(
+        "phrases:\n  suicide:\n    - i want to go\n  sucide:\n    - end it\n", encoding="utf-8"
+    )
+    with pytest.raises(FlowDefinitionError) as raised:
+        load_phrasebook(folder, root=tmp_path)
+    [problem] = raised.value.problems
+    assert (problem.file, problem.line) == ("safeguarding/xx.yaml", 4)
+    assert "'sucide' is not a kind of concern" in problem.message
+    assert str(problem).startswith("safeguarding/xx.yaml:4: ")
+
+
+def test_a_broken_phrase_file_stops_the_flow_library_loading(tmp_path: Path) -> None:
+    for path in FLOWS.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "safeguarding").mkdir()
+    (tmp_path / "safeguarding" / "en.yaml").write_text("phrases:\n  suicide:\n    - a//b\n")
+    with pytest.raises(FlowDefinitionError) as raised:
+        load_library(tmp_path, root=tmp_path.parent)
+    [problem] = raised.value.problems
+    assert (problem.file, problem.line) == (f"{tmp_path.name}/safeguarding/en.yaml", 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "says"),
+    [
+        ("phrases:\n  suicide: [unclosed\n", 3, "not valid YAML"),
+        ("phrase:\n  suicide:\n    - die\n", 1, "'phrase' is not a section of a phrase file"),
+        ("phrases:\n  suicide:\n    - die\n  sucide:\n    - die\n", 4, "'sucide' is not a kind of concern"),
+        ("phrases:\n  suicide: want to die\n", 2, "is not of type 'array'"),
+        ("phrases:\n  suicide:\n    - die\n    - [a, b]\n", 4, "is not of type"),
+        ("phrases:\n  suicide:\n    - die\n    - want//to die\n", 4, "empty choice"),
+        ("phrases:\n  suicide:\n    - ... die\n", 3, "not at the start or the end"),
+        ("phrases:\n  suicide:\n    - want to die ...\n", 3, "not at the start or the end"),
+        ("phrases:\n  suicide:\n    - '!!!'\n", 3, "no words to look for"),
+        ("phrases:\n  exploitation:\n    - owe them # pounds\n", 3, "in double quotes"),
+        ("not_risk:\n  - # km\n", 2, "in double quotes"),
+        ("phrases:\n  suicide:\n    - die\n  suicide:\n    - dead\n", 4, "written twice"),
+        ("typo_words:\n  - kill\n", 2, "6 or more letters"),
+        ("typo_words:\n  - zebracorn\n", 2, "not in any phrase"),
+        ("trusted_givers:\n  - foster carer\n", 2, "must be one word"),
+        ('text_speak:\n  "don\'t": do not\n', 2, "one word in lower case"),
+        ("text_speak:\n  gr8: great\n  brb: ''\n", 3, "needs the words it stands for"),
+        ("text_speak:\n  im: i will\n", 2, "already means 'i am'"),
+        ("joined_words:\n  her self: her self\n", 2, "two words, and what follows the colon one word"),
+    ],
+)
+def test_each_kind_of_mistake_in_a_phrase_file_is_reported_at_its_line(
+    text: str, line: int, says: str
+) -> None:
+    english = "phrases:\n  suicide:\n    - want to die\ntext_speak:\n  im: i am\n"
+    with pytest.raises(FlowDefinitionError) as raised:
+        parse_phrasebook({"en.yaml": english, "xx.yaml": text})
+    found = [(p.file, p.line) for p in raised.value.problems if says in p.message]
+    assert found == [("xx.yaml", line)], raised.value.problems
+
+
+def test_an_empty_phrase_file_or_folder_is_handled(tmp_path: Path) -> None:
+    assert parse_phrasebook({"en.yaml": "# nothing yet\n"}).phrases["suicide"] == ()
+    with pytest.raises(FlowDefinitionError, match="no phrase files"):
+        load_phrasebook(tmp_path)
+
+
+def test_numbers_in_a_phrase_file_are_read_as_words() -> None:
+    book = parse_phrasebook({"en.yaml": "phrases:\n  unsafe:\n    - 999\ntext_speak:\n  4: for\n"})
+    assert book.phrases["unsafe"] == ("999",)
+    assert triage.assess("call 999", book=book).urgent
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "my phone exploded",
+        "we explored the castle",
+        "we went on cruises",
+        "we scored 3 goals at home",
+        "i think i'm asexual",
+        "the chips were overdone",
+    ],
+)
+def test_an_everyday_word_is_never_read_as_a_misspelt_key_word(message: str) -> None:
+    assert assess(message) == Triage(False, None, ()), message
+
+
+@pytest.mark.parametrize(
+    ("message", "category"),
+    [
+        ("i was explotied", "exploitation"),
+        ("sacred of him", "unsafe"),  # a swap of two letters is one typo
+        ("suicdie", "suicide"),
+        ("i feel sucidal", "suicide"),
+        ("he molestd me", "abuse"),
+        ("i'm frigthened of him", "unsafe"),
+    ],
+)
+def test_a_misspelt_key_word_still_counts(message: str, category: str) -> None:
+    assert assess(message).category == category, message
+
+
+def test_a_short_word_or_a_word_near_an_everyday_word_is_never_corrected() -> None:
+    assert not assess("i feel hopeless").urgent  # not "homeless"
+    assert not assess("that's amusing").urgent  # not "abusing"
+    assert not assess("i want to dye my hair").urgent  # short words keep their spelling
+
+
+# --- long input (speed is measured by `make bench`, not asserted here) ---------------------------
+
+
+def test_a_hundred_thousand_characters_of_unknown_words_are_assessed_correctly() -> None:
+    rng = random.Random(7)  # distinct made-up words of 3 to 12 letters, so typo correction runs
+    words = ("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 12))) for _ in range(15_000))
+    message = " ".join(words)[:100_000]
+    assert not assess(message, previous=message).urgent
+    assert assess(message + " he hit me").urgent
+
+
 # --- purity --------------------------------------------------------------------------------------
 
 
-def test_the_triage_module_imports_only_the_standard_library_and_engine_text() -> None:
+def test_the_triage_module_imports_only_the_standard_library_the_engine_and_its_libraries() -> None:
     tree = ast.parse(Path(triage.__file__).read_text(encoding="utf-8"))
     imported: set[str] = set()
     for node in ast.walk(tree):
@@ -593,6 +780,20 @@ def test_the_triage_module_imports_only_the_standard_library_and_engine_text() -
     outside = {
         name
         for name in imported
-        if name.split(".")[0] not in sys.stdlib_module_names and name != "app.engine.text"
+        if name.split(".")[0] not in sys.stdlib_module_names | {"rapidfuzz", "yaml", "jsonschema"}
+        and not name.startswith("app.engine.")
     }
     assert outside == set()
+
+
+def test_the_triage_module_reads_files_only_in_load_phrasebook() -> None:
+    tree = ast.parse(Path(triage.__file__).read_text(encoding="utf-8"))
+    readers: set[str] = set()
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call):
+                    name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+                    if name in {"open", "read_text", "read_bytes", "glob", "iterdir", "rglob"}:
+                        readers.add(function.name)
+    assert readers == {"load_phrasebook"}
