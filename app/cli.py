@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -10,7 +11,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from app.engine import FlowDefinitionError, load_library
+from app.engine import FlowDefinitionError, Library, Problem, load_library
+from app.engine.triage import evaluate
+from app.flow_report import Report
 
 flows_cli = AppGroup("flows", help="Check the conversation flows and their translations.")
 demo_cli = AppGroup("demo", help="Demo data for development and the simulator.")
@@ -21,7 +24,7 @@ keys_cli = AppGroup("keys", help="Field encryption keys.")
 def flows_check() -> None:
     """Validate every flow and catalog; print SMS segments and coverage; exit 1 on errors."""
     from app import PROJECT_ROOT
-    from app.flow_report import check
+    from app.flow_report import MAX_READING_GRADE, check
     from app.i18n import Catalogs
 
     flows_dir = Path(current_app.config.get("FLOWS_DIR") or PROJECT_ROOT / "flows")
@@ -49,12 +52,19 @@ def flows_check() -> None:
     for (_, context), cells in by_message.items():
         click.echo(f"  {context:<40}" + "".join(f"{cells.get(loc, '-'):>12}" for loc in catalogs.locales))
     click.echo("  (* not translated: the child would get English)")
+    click.echo(
+        f"\nReading level of English messages (Flesch-Kincaid grade; {MAX_READING_GRADE:.0f} is about age 9):"
+    )
+    for row in sorted(report.reading, key=lambda r: -r.grade):
+        note = f"  note: {row.note}" if row.note else ""
+        click.echo(f"  {row.context:<40} {row.grade:>5.1f}{note}")
     click.echo("\nTranslation coverage:")
     for cov in report.coverage:
         click.echo(
             f"  {cov.locale:<6} {cov.translated}/{cov.total} ready ({cov.percent:.0f}%), "
             f"{cov.fuzzy} need review, {cov.missing} missing"
         )
+    _print_triage_evaluation(library, PROJECT_ROOT / "tests" / "data" / "safeguarding_utterances.csv", report)
     if report.problems:
         click.echo("")
         for problem in report.problems:
@@ -62,6 +72,23 @@ def flows_check() -> None:
         click.echo(f"{len(report.problems)} error(s).", err=True)
         sys.exit(1)
     click.echo("\nAll flows are valid.")
+
+
+def _print_triage_evaluation(library: Library, samples: Path, report: Report) -> None:
+    """Recall and false alarms of safeguarding triage on the labelled messages, if present."""
+    if library.safeguarding is None or not samples.exists():
+        click.echo(f"\nSafeguarding triage: no labelled messages at {samples}; not evaluated.")
+        return
+    with samples.open(encoding="utf-8", newline="") as handle:
+        result = evaluate(library.safeguarding, list(csv.DictReader(handle)))
+    safe = result.total - result.risk
+    click.echo(
+        f"\nSafeguarding triage on {result.total} labelled messages: recall {result.recall:.0%} "
+        f"({result.caught}/{result.risk} risks caught), false-positive rate "
+        f"{result.false_positive_rate:.1%} ({len(result.false_positives)}/{safe} safe messages flagged)"
+    )
+    for text in result.missed:
+        report.problems.append(Problem(str(samples.name), 1, f"triage missed a risk: {text!r}"))
 
 
 @demo_cli.command("load")

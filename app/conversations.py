@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from app.crypto import blind_index
 from app.engine import (
+    ActionNotHappened,
+    AdvocateRequested,
     ConcernRaised,
     Context,
     Effect,
@@ -32,10 +34,12 @@ from app.engine import (
     OptedIn,
     OptedOut,
     Reply,
+    WishesSubmitted,
     advance,
     render,
 )
-from app.engine.runtime import new_state, recognise_command
+from app.engine.feelings import is_sad_news
+from app.engine.runtime import ActionView, new_state, recognise_command
 from app.engine.sms import sms_cost
 from app.engine.triage import Triage, assess
 from app.extensions import db
@@ -48,13 +52,18 @@ from app.models import (
     Message,
     OutboxMessage,
     Review,
+    ReviewAction,
+    WishesSubmission,
     utcnow,
 )
+from app.office_hours import next_opening
 from app.phones import display_phone, normalise_phone
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 10_000
+# Effects that change only the child's own settings, not something for staff to act on.
+LOCAL_EFFECTS = (OptedOut, OptedIn, LocaleChanged)
 # A risk split over two texts: the earlier one counts if it arrived within this window.
 SPLIT_MESSAGE_WINDOW = timedelta(minutes=15)
 
@@ -117,12 +126,15 @@ def next_review(session: Session, child: Child, today: date) -> Review | None:
     )
 
 
-def child_variables(session: Session, child: Child, locale: str, today: date) -> dict[str, str | None]:
+def child_variables(session: Session, child: Child, locale: str, now: datetime) -> dict[str, str | None]:
     """The read-only facts flows may show this child, in their language."""
     authority = child.authority
     iro = child.current_iro
-    review = next_review(session, child, today)
+    review = next_review(session, child, now.date())
+    opens = next_opening(authority, now)
     return {
+        "office_closed": "yes" if opens else None,
+        "office_opens": f"{format_day(opens.date(), locale)}, {opens:%H:%M}" if opens else None,
         "first_name": child.first_name,
         "role_title": authority.wording("role_title", locale),
         "role_short": authority.wording("role_short", locale),
@@ -134,6 +146,28 @@ def child_variables(session: Session, child: Child, locale: str, today: date) ->
         "out_of_hours": authority.out_of_hours_phone or None,
         "advocacy_contact": authority.advocacy_contact or None,
     }
+
+
+def child_actions(session: Session, child: Child, locale: str, today: date) -> tuple[ActionView, ...]:
+    """The actions from the child's most recent held review, with late worked out from the due date."""
+    review = session.scalar(
+        select(Review)
+        .where(Review.child_id == child.id, Review.status == "held")
+        .order_by(Review.scheduled_for.desc())
+        .limit(1)
+    )
+    if review is None:
+        return ()
+    return tuple(
+        ActionView(
+            id=action.id,
+            what=action.description,
+            who=action.owner,
+            due=format_day(action.due_on, locale) if action.due_on else None,
+            status="late" if action.is_late(today) else action.status,
+        )
+        for action in review.actions
+    )
 
 
 def _system_reply(key: str) -> Reply:
@@ -191,15 +225,51 @@ class _Conversation:
             return previous.body
         return None
 
-    def raise_concern(self, message: Message, effect: ConcernRaised) -> None:
+    def add_concern(self, message: Message, **fields: Any) -> None:
         self.session.add(
             Concern(
                 child_id=self.child.id if self.child else None,
                 message_id=message.id,
-                category=effect.category,
-                urgent=effect.urgent,
-                detail=", ".join(effect.reasons) or None,
                 created_at=self.now,
+                **fields,
+            )
+        )
+
+    def raise_concern(self, message: Message, effect: ConcernRaised) -> None:
+        detail = "\n".join(filter(None, [effect.detail, ", ".join(effect.reasons)]))
+        self.add_concern(
+            message, category=effect.category, urgent=effect.urgent, route=effect.route, detail=detail or None
+        )
+
+    def request_advocate(self, message: Message) -> None:
+        """An advocacy request: staff pass it to the authority's advocacy service."""
+        self.add_concern(
+            message, category="advocacy", route="advocacy", detail="The child asked for an advocate."
+        )
+
+    def action_not_happened(self, message: Message, effect: ActionNotHappened) -> None:
+        """A concern linked to the action, if it really is one of this child's actions."""
+        action = self.session.get(ReviewAction, effect.action_id) if effect.action_id else None
+        if action is not None and (self.child is None or action.review.child_id != self.child.id):
+            action = None
+        self.add_concern(
+            message,
+            category="action_not_happened",
+            review_action_id=action.id if action else None,
+            detail=f"The child says this has not happened: {action.description}" if action else None,
+        )
+
+    def submit_wishes(self, effect: WishesSubmitted) -> None:
+        """Store confirmed wishes and feelings against the child's next review (unseen: flagged)."""
+        assert self.child is not None
+        review = next_review(self.session, self.child, self.now.date())
+        answers = {key: value for key, value in effect.answers}
+        self.session.add(
+            WishesSubmission(
+                child_id=self.child.id,
+                review_id=review.id if review else None,
+                answers={"answers": answers, "private": list(effect.private)},
+                submitted_at=self.now,
             )
         )
 
@@ -212,6 +282,9 @@ class _Conversation:
         """Make an effect real in the database; an effect with no handler is an error, not a drop."""
         handlers: dict[type[Effect], Callable[[Any], None]] = {
             ConcernRaised: lambda e: self.raise_concern(message, e),
+            AdvocateRequested: lambda e: self.request_advocate(message),
+            ActionNotHappened: lambda e: self.action_not_happened(message, e),
+            WishesSubmitted: self.submit_wishes,
             OptedOut: lambda e: self._set_opt_out(True),
             OptedIn: lambda e: self._set_opt_out(False),
             LocaleChanged: lambda e: setattr(self.child, "locale", e.locale),
@@ -292,24 +365,29 @@ def _handle(conv: _Conversation) -> Outcome:
 
     state_row = conv.load_state(child)
     lib = library()
-    triage = assess(conv.text, conv.previous_text(child, message.id))
+    triage = assess(conv.text, conv.previous_text(child, message.id), book=lib.safeguarding)
     if triage.urgent:
         conv.raise_urgent(message, triage)
-    today = conv.now.date()
-    variables = child_variables(session, child, child.locale, today)
+    variables = child_variables(session, child, child.locale, conv.now)
     context = Context(
         now=conv.now,
         locale=child.locale,
         variables=variables,
         translate=catalogs().translator(child.locale),
+        actions=child_actions(session, child, child.locale, conv.now.date()),
     )
     if identity.opted_out and recognise_command(lib, conv.text, context) != "start":
         # Opted out: keep the message (staff see it, and any urgent concern stands) but send
         # nothing until START.
         return conv.outcome
     if triage.urgent:
-        # The safety reply alone; the child keeps their place in the conversation.
+        # The safety reply alone; the child keeps their place and can carry on afterwards.
         conv.send([_system_reply("safety_urgent")], variables, child.locale)
+        return conv.outcome
+    if is_sad_news(conv.text):
+        # A kind reply first; the words reach staff and the child keeps their place.
+        conv.apply(ConcernRaised(category="feelings", detail=conv.text), message)
+        conv.send([_system_reply("sorry_to_hear")], variables, child.locale)
         return conv.outcome
 
     try:
@@ -320,13 +398,26 @@ def _handle(conv: _Conversation) -> Outcome:
         conv.send([_system_reply("something_went_wrong")], variables, child.locale)
         return conv.outcome
 
-    for effect in step.effects:
+    replies = list(step.replies)
+    effects = list(step.effects)
+    # A structured answer ("I do not feel safe", picked by number) is triaged like typed words.
+    chosen = assess(" ".join(step.chosen), book=lib.safeguarding) if step.chosen else None
+    if chosen and chosen.urgent and not any(isinstance(e, ConcernRaised) and e.urgent for e in effects):
+        effects.insert(
+            0, ConcernRaised(urgent=True, category=chosen.category or "unsafe", reasons=chosen.reasons)
+        )
+    for effect in effects:
         conv.apply(effect, message)
+    if any(isinstance(e, ConcernRaised) and e.urgent for e in effects):
+        replies.insert(0, _system_reply("safety_urgent"))
+    elif variables.get("office_closed") and any(not isinstance(e, LOCAL_EFFECTS) for e in effects):
+        # Every thank-you outside office hours says when staff will see it.
+        replies.append(_system_reply("office_closed"))
     locale = child.locale
     if locale != context.locale:
-        variables = child_variables(session, child, locale, today)
+        variables = child_variables(session, child, locale, conv.now)
     state_row.data = step.state
-    conv.send(list(step.replies), variables, locale)
+    conv.send(replies, variables, locale)
     return conv.outcome
 
 
@@ -337,7 +428,7 @@ def _handle_unknown(conv: _Conversation, identity_channel: str, address: str | N
     if message is None:
         conv.outcome.duplicate = True
         return conv.outcome
-    triage = assess(conv.text)
+    triage = assess(conv.text, book=library().safeguarding)
     if triage.urgent:
         # Kept for an administrator to see; the reply promises nothing beyond the emergency numbers.
         conv.raise_urgent(message, triage)

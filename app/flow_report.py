@@ -8,14 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+import textstat
+
 from app.engine.definition import KNOWN_VARIABLES, Library, Problem
 from app.engine.nodes import Choice
 from app.engine.runtime import Reply, render
 from app.engine.sms import non_gsm7_characters, sms_cost
-from app.engine.text import placeholders
+from app.engine.text import fill, placeholders
 from app.i18n import SOURCE_LOCALE, Catalogs, Coverage, format_day
 
 MAX_SEGMENTS = 2
+# Flesch-Kincaid grade is a US school grade; grade 4 is about age 9 to 10.
+MAX_READING_GRADE = 4.0
 
 # Realistic, longish values so segment counts are not flattered by short names.
 SAMPLE_VARIABLES: dict[str, dict[str, str]] = {
@@ -51,9 +55,20 @@ class SegmentRow:
     translated: bool
 
 
+@dataclass(frozen=True)
+class ReadingRow:
+    """How hard one English message is to read, and the note if it is allowed to be harder."""
+
+    source: str
+    context: str
+    grade: float
+    note: str
+
+
 @dataclass
 class Report:
     problems: list[Problem] = field(default_factory=list)
+    reading: list[ReadingRow] = field(default_factory=list)
     rows: list[SegmentRow] = field(default_factory=list)
     coverage: list[Coverage] = field(default_factory=list)
 
@@ -64,13 +79,15 @@ def sample_variables(locale: str) -> dict[str, str]:
     return values
 
 
-def outgoing(library: Library) -> list[tuple[str, int, Reply]]:
-    """Every message the service can send, as the child receives it (choices with their options)."""
-    found: list[tuple[str, int, Reply]] = []
+def outgoing(library: Library) -> list[tuple[str, int, Reply, str]]:
+    """Every message the service can send, as the child receives it (choices with their options),
+    with the note that explains a reading level above age 9, if any."""
+    found: list[tuple[str, int, Reply, str]] = []
     messages = library.messages
     for key, text in messages.texts.items():
         if not key.startswith("keywords_"):
-            found.append((messages.source, messages.lines[key], Reply(messages.context(key), text)))
+            reply = Reply(messages.context(key), text)
+            found.append((messages.source, messages.lines[key], reply, messages.notes.get(key, "")))
     for flow in library.flows.values():
         for node in flow.nodes.values():
             if not node.text:
@@ -78,15 +95,34 @@ def outgoing(library: Library) -> list[tuple[str, int, Reply]]:
             options = (
                 tuple((node.context, c["label"]) for c in node.choices) if isinstance(node, Choice) else ()
             )
-            found.append((flow.source, node.line_of("text"), Reply(node.context, node.text, (), options)))
+            reply = Reply(node.context, node.text, (), options)
+            found.append((flow.source, node.line_of("text"), reply, node.data.get("reading_note", "")))
     return found
+
+
+def reading_grade(reply: Reply, variables: dict[str, str]) -> float:
+    """Flesch-Kincaid grade of a message; each option counts as a sentence of its own."""
+    parts = [fill(reply.msgid, variables), *(fill(label, variables) for _, label in reply.options)]
+    text = " ".join(p if p.rstrip().endswith((".", "?", "!")) else p.rstrip() + "." for p in parts)
+    return float(textstat.flesch_kincaid_grade(text))
 
 
 def check(library: Library, catalogs: Catalogs) -> Report:
     """Segment costs in every locale, GSM-7 English, and translation problems."""
     report = Report()
     all_refs = library.all_messages()
-    for source, line, reply in outgoing(library):
+    for source, line, reply, note in outgoing(library):
+        grade = reading_grade(reply, sample_variables("en"))
+        report.reading.append(ReadingRow(source, reply.context, grade, note))
+        if grade > MAX_READING_GRADE and not note:
+            report.problems.append(
+                Problem(
+                    source,
+                    line,
+                    f"{reply.context}: English reads at US grade {grade:.1f}; keep it to grade "
+                    f"{MAX_READING_GRADE:.0f} or lower (about age 9), or write a reading_note saying why",
+                )
+            )
         for locale in catalogs.locales:
             translate = catalogs.translator(locale)
             translated = (

@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from app.engine import Context, Inbound, advance, load_library  # noqa: E402
 from app.engine.runtime import new_state  # noqa: E402
+from app.engine.triage import assess  # noqa: E402
 from app.flow_report import sample_variables  # noqa: E402
 
 MIX = [
@@ -42,6 +43,23 @@ def engine_steps_per_second(seconds: float = 2.0) -> tuple[float, int]:
                 state = advance(library, state, Inbound(text=line), context).state
                 steps += 1
     return steps / (time.perf_counter() - start), steps
+
+
+def triage_milliseconds_per_message(count: int = 2_000) -> float:
+    from app.engine.triage import load_phrasebook
+
+    book = load_phrasebook(ROOT / "flows" / "safeguarding")
+    messages = [
+        "can i see my brother more we live in different houses, dont tell my carer yet",
+        "who is my IRO",
+        "i dont feel safe at home",
+        "2",
+        "my nan died last week",
+    ]
+    start = time.perf_counter()
+    for i in range(count):
+        assess(messages[i % len(messages)], previous="who is my IRO", book=book)
+    return (time.perf_counter() - start) * 1000 / count
 
 
 def service_messages_per_second(count: int = 400) -> float:
@@ -85,6 +103,8 @@ def main() -> None:
     rate, _ = engine_steps_per_second()
     verdict = "met" if rate >= 20_000 else "NOT met"
     print(f"{'engine: steps per second (one process)':<62} {rate:>10,.0f}   target >= 20,000: {verdict}")
+    triage_ms = triage_milliseconds_per_message()
+    print(f"{'safeguarding triage: milliseconds per message (with previous)':<62} {triage_ms:>10.3f}")
     service = service_messages_per_second()
     print(f"{'conversation service: messages per second (SQLite, in-process)':<62} {service:>10,.0f}")
 

@@ -37,6 +37,11 @@ KNOWN_VARIABLES: dict[str, str] = {
     "advocacy_contact": "How to reach the advocacy service",
     "reply_time": "How soon staff promise to reply, e.g. two working days",
     "count": "The number of choices (only in the invalid-choice message)",
+    "office_closed": "Set when the office is closed now (for branches)",
+    "office_opens": "When the office next opens, e.g. Monday 30 November at 9:00",
+    "what": "An action from the review (only in my plan rows)",
+    "who": "Who does the action (only in my plan rows)",
+    "due": "When the action is due (only in my plan rows)",
 }
 
 # System messages the runtime and host rely on; messages.yaml must define each.
@@ -60,6 +65,18 @@ REQUIRED_MESSAGES: dict[str, str] = {
     "keywords_language": "Words for LANGUAGE",
     "keywords_yes": "Words for yes",
     "keywords_no": "Words for no",
+    "keywords_skip": "Words for SKIP (move past a question)",
+    "keywords_not_sure": "Words for NOT SURE",
+    "keywords_later": "Words for LATER (pause and keep the answers)",
+    "keywords_carry_on": "Words for CARRY ON after pausing",
+    "cannot_skip": "SKIP on a question that cannot be skipped",
+    "paused": "Reply to LATER",
+    "message_passed_on": "Thanks for words that answered no question; they went to staff",
+    "office_closed": "Added to every thank-you when the office is closed",
+    "sorry_to_hear": "A kind first reply to sad news",
+    "word_yes": "How a yes answer is shown in a summary",
+    "word_no": "How a no answer is shown in a summary",
+    "word_not_sure": "How a not-sure answer is shown in a summary",
 }
 
 FLOW_SCHEMA: dict[str, Any] = {
@@ -91,7 +108,9 @@ MESSAGES_SCHEMA: dict[str, Any] = {
             "type": "object",
             "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$"},
             "additionalProperties": {"type": "string", "minLength": 1},
-        }
+        },
+        # Why a message may read above age 9 (shown by `flows check`), by message key.
+        "reading_notes": {"type": "object", "additionalProperties": {"type": "string"}},
     },
     "required": ["messages"],
     "additionalProperties": False,
@@ -145,6 +164,7 @@ class SystemMessages:
     texts: dict[str, str]
     lines: dict[str, int]
     source: str
+    notes: dict[str, str] = field(default_factory=dict)  # why a message may read above age 9
 
     CONTEXT_PREFIX = "system"
 
@@ -172,6 +192,7 @@ class Library:
     messages: SystemMessages
     versions: dict[tuple[str, str], Flow] = field(default_factory=dict)
     entry: str = ENTRY_FLOW
+    safeguarding: Any = None  # the triage PhraseBook from the flows folder's safeguarding/ files
 
     def __post_init__(self) -> None:
         for flow in self.flows.values():
@@ -388,7 +409,7 @@ def parse_messages(text: str, source: str) -> SystemMessages:
         if key not in texts:
             problems.append(Problem(source, lines.get(("messages",), 1), f"the message '{key}' is missing"))
     message_lines = {key: lines.get(("messages", key), 1) for key in texts}
-    messages = SystemMessages(texts, message_lines, source)
+    messages = SystemMessages(texts, message_lines, source, data.get("reading_notes", {}))
     for ref in messages.messages():
         problems.extend(_variable_problems(source, None, ref))
     if problems:
@@ -470,10 +491,18 @@ def load_library(directory: Path, root: Path | None = None) -> Library:
                 "the system messages file is missing",
             )
         )
+    safeguarding = None  # the triage phrase files, one per locale, if the folder has them
+    if (directory / "safeguarding").is_dir():
+        from app.engine.triage import load_phrasebook  # here, because triage imports this module
+
+        try:
+            safeguarding = load_phrasebook(directory / "safeguarding", root)
+        except FlowDefinitionError as error:
+            problems.extend(error.problems)
     if problems:
         raise FlowDefinitionError(problems)
     assert messages is not None
-    library = Library(flows=flows, messages=messages)
+    library = Library(flows=flows, messages=messages, safeguarding=safeguarding)
     problems = check_library(library)
     if problems:
         raise FlowDefinitionError(problems)

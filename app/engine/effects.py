@@ -13,8 +13,16 @@ class Effect:
     kind: ClassVar[str] = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """The effect as JSON-ready data, with its kind first."""
-        return {"kind": self.kind, **asdict(self)}
+        """The effect as JSON-ready data (tuples as lists), with its kind first."""
+        return {"kind": self.kind, **_json_ready(asdict(self))}
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,9 @@ class ConcernRaised(Effect):
     urgent: bool = False
     category: str = "general"
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    # Who should act: "iro", or "manager" for a concern about the reviewing officer.
+    route: str = "iro"
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class WishesSubmitted(Effect):
 
     kind: ClassVar[str] = "wishes_submitted"
     answers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    private: tuple[str, ...] = field(default_factory=tuple)  # keys only the reviewing officer sees
 
 
 @dataclass(frozen=True)

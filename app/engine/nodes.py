@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from app.engine.effects import LocaleChanged
+from app.engine.effects import (
+    ActionNotHappened,
+    AdvocateRequested,
+    ConcernRaised,
+    LocaleChanged,
+    WishesSubmitted,
+)
 
 if TYPE_CHECKING:
     from app.engine.runtime import Run
@@ -27,7 +33,8 @@ def node_schema(required: list[str], **properties: Any) -> dict[str, Any]:
     """The JSON schema of a node kind: its fields, which are required, and nothing else allowed."""
     return {
         "type": "object",
-        "properties": {"kind": {}, **properties},
+        # reading_note: why a message may read above age 9 (shown by `flows check`).
+        "properties": {"kind": {}, "reading_note": {"type": "string"}, **properties},
         "required": required,
         "additionalProperties": False,
     }
@@ -52,7 +59,10 @@ class End:
 
 @dataclass(frozen=True)
 class Retry:
-    """The answer was not understood: the node has said why; ask again."""
+    """The answer was not understood: ``message`` (a system message key) says how to answer."""
+
+    message: str = "invalid_choice"
+    params: tuple[tuple[str, str], ...] = ()
 
 
 Transition = Goto | Wait | End | Retry
@@ -113,7 +123,13 @@ class NodeKind:
         return []
 
     def targets(self) -> list[tuple[str, int]]:
-        """Where this node can lead, with the line that says so."""
+        """Where this node can lead, with the line that says so (SKIP's target included)."""
+        found = self._targets()
+        if "skip" in self.data:
+            found.append((self.data["skip"], self.line_of("skip")))
+        return found
+
+    def _targets(self) -> list[tuple[str, int]]:
         return []
 
     def enter(self, run: Run) -> Transition:
@@ -128,6 +144,14 @@ class NodeKind:
         """Show this node's question again."""
         self.enter(run)
 
+    def skip_target(self) -> str | None:
+        """Where SKIP or NOT SURE leads from this question (None: it cannot be skipped)."""
+        return self.data.get("skip")
+
+    def save_key(self) -> str | None:
+        """The answer key this question saves, if any."""
+        return self.data.get("save")
+
 
 @register
 class Say(NodeKind):
@@ -137,7 +161,7 @@ class Say(NodeKind):
     summary = "Send a message, then go to the next step"
     schema = node_schema(["text", "next"], text=_TEXT, next=_TARGET)
 
-    def targets(self) -> list[tuple[str, int]]:
+    def _targets(self) -> list[tuple[str, int]]:
         return [(self.data["next"], self.line_of("next"))]
 
     def enter(self, run: Run) -> Transition:
@@ -152,9 +176,12 @@ class Ask(NodeKind):
     kind = "ask"
     waits = True
     summary = "Ask a question and save the answer in words"
-    schema = node_schema(["text", "save", "next"], text=_TEXT, save=_SAVE, next=_TARGET)
+    schema = node_schema(["text", "save", "next"], text=_TEXT, save=_SAVE, next=_TARGET, skip=_TARGET)
 
-    def targets(self) -> list[tuple[str, int]]:
+    def skip_target(self) -> str | None:
+        return self.data.get("skip", self.data["next"])
+
+    def _targets(self) -> list[tuple[str, int]]:
         return [(self.data["next"], self.line_of("next"))]
 
     def enter(self, run: Run) -> Transition:
@@ -164,8 +191,7 @@ class Ask(NodeKind):
     def receive(self, text: str, run: Run) -> Transition:
         answer = text.strip()
         if not answer:
-            run.system("empty_answer")
-            return Retry()
+            return Retry("empty_answer")
         run.save(self.data["save"], answer)
         return Goto(self.data["next"])
 
@@ -181,6 +207,7 @@ class Choice(NodeKind):
         ["text", "choices"],
         text=_TEXT,
         save=_SAVE,
+        skip=_TARGET,
         choices={
             "type": "array",
             "minItems": 1,
@@ -220,7 +247,7 @@ class Choice(NodeKind):
                 )
         return found
 
-    def targets(self) -> list[tuple[str, int]]:
+    def _targets(self) -> list[tuple[str, int]]:
         return [(c["goto"], self.line_of("choices", i, "goto")) for i, c in enumerate(self.choices)]
 
     def enter(self, run: Run) -> Transition:
@@ -231,19 +258,20 @@ class Choice(NodeKind):
         )
         return Wait()
 
-    def pick(self, text: str, run: Run) -> int | None:
-        """The index of the choice the text means, or None."""
+    def pick(self, text: str, run: Run, within: bool = True) -> int | None:
+        """The index of the choice the text means, or None (``within``: keywords inside a sentence count)."""
         options = []
         for choice in self.choices:
             phrases = run.phrases(self.context, choice["label"])
             if "keywords" in choice:
                 phrases |= run.keyword_phrases(f"{self.context}.keywords", choice["keywords"])
             options.append(phrases)
-        return run.match(text, options)
+        return run.match(text, options, within)
 
     def take(self, index: int, run: Run) -> Transition:
         """Act on the chosen option."""
         choice = self.choices[index]
+        run.chosen.append(choice["label"])
         if "save" in self.data:
             run.save(self.data["save"], choice.get("value", choice["label"]))
         if "set_locale" in choice:
@@ -253,8 +281,7 @@ class Choice(NodeKind):
     def receive(self, text: str, run: Run) -> Transition:
         index = self.pick(text, run)
         if index is None:
-            run.system("invalid_choice", count=str(len(self.choices)))
-            return Retry()
+            return Retry("invalid_choice", (("count", str(len(self.choices))),))
         return self.take(index, run)
 
 
@@ -265,9 +292,9 @@ class Confirm(NodeKind):
     kind = "confirm"
     waits = True
     summary = "Ask a yes or no question"
-    schema = node_schema(["text", "yes", "no"], text=_TEXT, save=_SAVE, yes=_TARGET, no=_TARGET)
+    schema = node_schema(["text", "yes", "no"], text=_TEXT, save=_SAVE, yes=_TARGET, no=_TARGET, skip=_TARGET)
 
-    def targets(self) -> list[tuple[str, int]]:
+    def _targets(self) -> list[tuple[str, int]]:
         return [(self.data["yes"], self.line_of("yes")), (self.data["no"], self.line_of("no"))]
 
     def enter(self, run: Run) -> Transition:
@@ -277,8 +304,7 @@ class Confirm(NodeKind):
     def receive(self, text: str, run: Run) -> Transition:
         answer = run.match(text, [run.command_phrases("keywords_yes"), run.command_phrases("keywords_no")])
         if answer is None:
-            run.system("invalid_yes_no")
-            return Retry()
+            return Retry("invalid_yes_no")
         value = "yes" if answer == 0 else "no"
         if "save" in self.data:
             run.save(self.data["save"], value)
@@ -300,6 +326,7 @@ class Branch(NodeKind):
                 "type": "object",
                 "properties": {
                     "if_set": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+                    "if_answered": _SAVE,
                     "if_answer": {
                         "type": "object",
                         "properties": {"key": _SAVE, "equals": {"type": "string"}},
@@ -309,7 +336,11 @@ class Branch(NodeKind):
                     "goto": _TARGET,
                 },
                 "required": ["goto"],
-                "oneOf": [{"required": ["if_set"]}, {"required": ["if_answer"]}],
+                "oneOf": [
+                    {"required": ["if_set"]},
+                    {"required": ["if_answer"]},
+                    {"required": ["if_answered"]},
+                ],
                 "additionalProperties": False,
             },
         },
@@ -324,13 +355,15 @@ class Branch(NodeKind):
             if "if_set" in c
         ]
 
-    def targets(self) -> list[tuple[str, int]]:
+    def _targets(self) -> list[tuple[str, int]]:
         found = [(c["goto"], self.line_of("cases", i, "goto")) for i, c in enumerate(self.data["cases"])]
         return [*found, (self.data["otherwise"], self.line_of("otherwise"))]
 
     def enter(self, run: Run) -> Transition:
         for case in self.data["cases"]:
             if "if_set" in case and run.variable(case["if_set"]):
+                return Goto(case["goto"])
+            if "if_answered" in case and run.answer(case["if_answered"]):  # skipped ("") is not answered
                 return Goto(case["goto"])
             if "if_answer" in case:
                 wanted = case["if_answer"]
@@ -347,7 +380,7 @@ class Jump(NodeKind):
     summary = "Go to another step or flow"
     schema = node_schema(["goto"], goto=_TARGET)
 
-    def targets(self) -> list[tuple[str, int]]:
+    def _targets(self) -> list[tuple[str, int]]:
         return [(self.data["goto"], self.line_of("goto"))]
 
     def enter(self, run: Run) -> Transition:
@@ -366,3 +399,235 @@ class Finish(NodeKind):
         if self.text:
             run.say(self.context, self.text)
         return End()
+
+
+_ROW = {"type": "string", "minLength": 1}
+
+
+@register
+class Record(NodeKind):
+    """Record something for staff (a concern, an advocate request, wishes, an action not done)."""
+
+    kind = "record"
+    summary = "Tell staff: raise a concern, ask for an advocate, send wishes and feelings"
+    schema = node_schema(
+        ["effect", "next"],
+        effect={"enum": ["concern", "advocate_requested", "wishes_submitted", "action_not_happened"]},
+        category={"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+        category_from=_SAVE,
+        urgent={"type": "boolean"},
+        route={"enum": ["iro", "manager"]},
+        detail_from=_SAVE,
+        answers_from={"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.$"},
+        private={"type": "array", "items": _SAVE},
+        action_from=_SAVE,
+        next=_TARGET,
+    )
+
+    def _targets(self) -> list[tuple[str, int]]:
+        return [(self.data["next"], self.line_of("next"))]
+
+    def enter(self, run: Run) -> Transition:
+        data = self.data
+        effect = data["effect"]
+        if effect == "concern":
+            detail = run.answer(data["detail_from"]) if "detail_from" in data else None
+            run.emit(
+                ConcernRaised(
+                    urgent=data.get("urgent", False),
+                    category=run.answer(data.get("category_from", "")) or data.get("category", "general"),
+                    route=data.get("route", "iro"),
+                    detail=detail or "",
+                )
+            )
+        elif effect == "advocate_requested":
+            run.emit(AdvocateRequested())
+        elif effect == "wishes_submitted":
+            prefix = data.get("answers_from", "wishes.")
+            answers = tuple(sorted((k, v) for k, v in run.state["answers"].items() if k.startswith(prefix)))
+            given = {k for k, _ in answers}
+            private = tuple(k for k in data.get("private", []) if k in given)
+            run.emit(WishesSubmitted(answers=answers, private=private))
+            run.forget(prefix)
+        elif effect == "action_not_happened":
+            chosen = run.answer(data.get("action_from", "plan.action"))
+            run.emit(ActionNotHappened(action_id=int(chosen) if chosen and chosen.isdigit() else None))
+        return Goto(data["next"])
+
+
+@register
+class Summary(Choice):
+    """Show the answers so far (each with its label), then offer choices such as send or change."""
+
+    kind = "summary"
+    summary = "Show the answers given so far, then offer choices"
+    schema = node_schema(
+        ["text", "items", "choices"],
+        text=_TEXT,
+        items={
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {"key": _SAVE, "label": _TEXT, "node": {"type": "string"}},
+                "required": ["key", "label", "node"],
+                "additionalProperties": False,
+            },
+        },
+        choices=Choice.schema["properties"]["choices"],
+        save=_SAVE,
+        skip=_TARGET,
+    )
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return self.data["items"]
+
+    def messages(self) -> list[MessageRef]:
+        found = super().messages()
+        for index, item in enumerate(self.items):
+            found.append(MessageRef(self.context, item["label"], self.line_of("items", index, "label")))
+        return found
+
+    def _shown(self, run: Run, item: dict[str, Any]) -> tuple[str, str]:
+        """An answer as the child should read it: (text, context if the text is a message to translate)."""
+        answer = run.answer(item["key"]) or ""
+        messages = run.library.messages
+        if not answer:
+            return "-", ""
+        if answer == "not sure":
+            return messages.texts["word_not_sure"], messages.context("word_not_sure")
+        node = run.flow().nodes.get(item["node"])
+        if isinstance(node, Choice):
+            for choice in node.choices:
+                if answer in (choice.get("value"), choice["label"]):
+                    return choice["label"], node.context
+        if isinstance(node, Confirm) and answer in ("yes", "no"):
+            key = f"word_{answer}"
+            return messages.texts[key], messages.context(key)
+        return answer, ""
+
+    def _targets(self) -> list[tuple[str, int]]:
+        found = super()._targets()
+        found += [(item["node"], self.line_of("items", i, "node")) for i, item in enumerate(self.items)]
+        return found
+
+    def enter(self, run: Run) -> Transition:
+        # A question the child never reached is left out; a skipped one shows as "-".
+        rows = tuple(
+            (self.context, item["label"], (), *self._shown(run, item))
+            for item in self.items
+            if run.answer(item["key"]) is not None
+        )
+        run.say(
+            self.context,
+            self.data["text"],
+            options=tuple((self.context, c["label"]) for c in self.choices),
+            rows=rows,
+        )
+        return Wait()
+
+
+@register
+class Change(NodeKind):
+    """Ask which answer of a summary to change; after the new answer, show the summary again."""
+
+    kind = "change"
+    waits = True
+    summary = "Let the child pick an answer to change"
+    schema = node_schema(["text", "summary"], text=_TEXT, summary={"type": "string"})
+
+    def _summary(self, run: Run) -> Summary:
+        node = run.flow().nodes[self.data["summary"]]
+        assert isinstance(node, Summary)
+        return node
+
+    def _targets(self) -> list[tuple[str, int]]:
+        return [(self.data["summary"], self.line_of("summary"))]
+
+    def enter(self, run: Run) -> Transition:
+        summary = self._summary(run)
+        run.say(
+            self.context,
+            self.data["text"],
+            options=tuple((summary.context, i["label"]) for i in summary.items),
+        )
+        return Wait()
+
+    def receive(self, text: str, run: Run) -> Transition:
+        summary = self._summary(run)
+        index = run.match(text, [run.phrases(summary.context, i["label"]) for i in summary.items])
+        if index is None:
+            return Retry("invalid_choice", (("count", str(len(summary.items))),))
+        item_node = summary.items[index]["node"]
+        run.state["return_to"] = [run.state["flow"], run.state["version"], summary.id, item_node]
+        return Goto(item_node)
+
+
+ACTION_STATUSES = ("agreed", "awaiting_manager", "done", "late")
+
+
+@register
+class Actions(NodeKind):
+    """List the actions from the child's last review with who, by when and status; pick one."""
+
+    kind = "actions"
+    waits = True
+    summary = "Show the action plan and let the child pick an action"
+    schema = node_schema(
+        ["text", "empty_text", "rows", "save", "next", "none"],
+        text=_TEXT,
+        empty_text=_TEXT,
+        rows={
+            "type": "object",
+            "properties": {status: _ROW for status in ACTION_STATUSES},
+            "required": list(ACTION_STATUSES),
+            "additionalProperties": False,
+        },
+        save=_SAVE,
+        next=_TARGET,
+        none=_TARGET,
+    )
+
+    def messages(self) -> list[MessageRef]:
+        found = super().messages()
+        found.append(MessageRef(self.context, self.data["empty_text"], self.line_of("empty_text")))
+        for status in ACTION_STATUSES:
+            found.append(
+                MessageRef(
+                    self.context,
+                    self.data["rows"][status],
+                    self.line_of("rows", status),
+                    comment="One action of the plan: {what} is the action, {who} who does it, {due} by when.",
+                )
+            )
+        return found
+
+    def _targets(self) -> list[tuple[str, int]]:
+        return [(self.data["next"], self.line_of("next")), (self.data["none"], self.line_of("none"))]
+
+    def enter(self, run: Run) -> Transition:
+        actions = run.context.actions
+        if not actions:
+            run.say(self.context, self.data["empty_text"])
+            return Goto(self.data["none"])
+        rows = tuple(
+            (
+                self.context,
+                self.data["rows"][action.status],
+                (("what", action.what), ("who", action.who), ("due", action.due or "-")),
+                "",
+                "",
+            )
+            for action in actions
+        )
+        run.say(self.context, self.data["text"], rows=rows, numbered=True)
+        return Wait()
+
+    def receive(self, text: str, run: Run) -> Transition:
+        actions = run.context.actions
+        index = run.match(text, [{action.what} for action in actions])
+        if index is None:
+            return Retry("invalid_choice", (("count", str(len(actions))),))
+        run.save(self.data["save"], str(actions[index].id))
+        return Goto(self.data["next"])

@@ -20,13 +20,34 @@ from datetime import datetime
 from typing import Any
 
 from app.engine.definition import LANGUAGE_FLOW, Flow, Library
-from app.engine.effects import Effect, OptedIn, OptedOut
+from app.engine.effects import ConcernRaised, Effect, OptedIn, OptedOut
 from app.engine.nodes import Choice, End, Goto, NodeKind, Retry, Wait
 from app.engine.text import fill, match_option, normalise, split_keywords, strip_accents
 
 MAX_STEPS = 100
 
-COMMANDS = ("stop", "start", "help", "menu", "back", "language")
+COMMANDS = (
+    "stop",
+    "start",
+    "help",
+    "menu",
+    "back",
+    "language",
+    "skip",
+    "not_sure",
+    "later",
+    "carry_on",
+)
+WHILE_WAITING = {"skip", "not_sure", "later"}
+NOT_SURE = "not sure"
+SKIPPED = ""  # an answer key that was asked and skipped (a key never asked has no answer at all)
+FREE_TEXT_WORDS = 3
+SHORT_REQUEST_WORDS = 5
+
+
+def is_free_text(text: str) -> bool:
+    """Words that look like something the child wants to say, not a mistyped choice."""
+    return len(normalise(text).split()) >= FREE_TEXT_WORDS
 
 
 def _identity(context: str, msgid: str) -> str:
@@ -42,6 +63,17 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class ActionView:
+    """One action from the child's last review, as the host found it (status "late" is derived)."""
+
+    id: int
+    what: str
+    who: str
+    due: str | None
+    status: str  # agreed, awaiting_manager, done or late
+
+
+@dataclass(frozen=True)
 class Context:
     """Read-only facts the host looked up. The clock is here so the engine never reads it."""
 
@@ -49,6 +81,7 @@ class Context:
     locale: str = "en"
     variables: Mapping[str, str | None] = field(default_factory=dict)
     translate: Callable[[str, str], str] = _identity
+    actions: tuple[ActionView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +92,10 @@ class Reply:
     msgid: str
     params: tuple[tuple[str, str], ...] = ()
     options: tuple[tuple[str, str], ...] = ()
+    # Lines after the text: (context, msgid, params, value, value_context) rendered as "text" or
+    # "text: value"; with a value_context the value is itself a message (e.g. a choice's label).
+    rows: tuple[tuple[str, str, tuple[tuple[str, str], ...], str, str], ...] = ()
+    numbered: bool = False  # number the rows (1, 2, ...) so the child can pick one
 
 
 @dataclass(frozen=True)
@@ -69,6 +106,7 @@ class Step:
     replies: tuple[Reply, ...]
     effects: tuple[Effect, ...]
     path: tuple[str, ...]
+    chosen: tuple[str, ...] = ()  # English labels of choices taken, for triage of structured answers
 
 
 class FlowRuntimeError(Exception):
@@ -77,7 +115,16 @@ class FlowRuntimeError(Exception):
 
 def new_state() -> dict[str, Any]:
     """The state of a child who has not started any conversation."""
-    return {"flow": None, "version": None, "node": None, "answers": {}, "history": [], "stack": []}
+    return {
+        "flow": None,
+        "version": None,
+        "node": None,
+        "answers": {},
+        "history": [],
+        "stack": [],
+        "paused": None,
+        "return_to": None,
+    }
 
 
 def _copy_state(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,16 +137,18 @@ def _copy_state(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render(reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]) -> str:
-    """The text of a reply in the locale ``translate`` serves, with variables and numbered options."""
+    """The text of a reply in the locale ``translate`` serves, with variables, rows and options."""
     values = {k: v for k, v in variables.items() if v}
     values.update(dict(reply.params))
-    text = fill(translate(reply.context, reply.msgid), values)
-    if reply.options:
-        lines = [
-            f"{i} {fill(translate(ctx, label), values)}" for i, (ctx, label) in enumerate(reply.options, 1)
-        ]
-        text = "\n".join([text, *lines])
-    return text
+    lines = [fill(translate(reply.context, reply.msgid), values)]
+    for number, (context, msgid, params, value, value_context) in enumerate(reply.rows, 1):
+        row = fill(translate(context, msgid), {**values, **dict(params)})
+        value = fill(translate(value_context, value), values) if value_context else value
+        row = f"{row}: {value}" if value else row
+        lines.append(f"{number} {row}" if reply.numbered else row)
+    for number, (context, label) in enumerate(reply.options, 1):
+        lines.append(f"{number} {fill(translate(context, label), values)}")
+    return "\n".join(lines)
 
 
 class Run:
@@ -112,13 +161,22 @@ class Run:
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
         self.path: list[str] = []
+        self.chosen: list[str] = []
         self.steps = 0
         self._variables = {k: v for k, v in context.variables.items() if v}
 
     # -- what nodes call ------------------------------------------------------------------
-    def say(self, context: str, msgid: str, options: tuple[tuple[str, str], ...] = (), **params: str) -> None:
+    def say(
+        self,
+        context: str,
+        msgid: str,
+        options: tuple[tuple[str, str], ...] = (),
+        rows: tuple[tuple[str, str, tuple[tuple[str, str], ...], str, str], ...] = (),
+        numbered: bool = False,
+        **params: str,
+    ) -> None:
         """Queue a reply."""
-        self.replies.append(Reply(context, msgid, tuple(sorted(params.items())), options))
+        self.replies.append(Reply(context, msgid, tuple(sorted(params.items())), options, rows, numbered))
 
     def system(self, key: str, **params: str) -> None:
         """Queue one of the system messages."""
@@ -130,6 +188,15 @@ class Run:
 
     def save(self, key: str, value: str) -> None:
         self.state["answers"][key] = value
+
+    def forget(self, prefix: str) -> None:
+        """Drop every answer whose key starts with ``prefix`` (e.g. after they were sent)."""
+        self.state["answers"] = {k: v for k, v in self.state["answers"].items() if not k.startswith(prefix)}
+
+    def pass_on(self, text: str) -> None:
+        """Free text that answers no question still reaches staff: a concern, and a thank-you."""
+        self.emit(ConcernRaised(category="message", detail=text))
+        self.system("message_passed_on")
 
     def answer(self, key: str) -> str | None:
         return self.state["answers"].get(key)
@@ -155,8 +222,8 @@ class Run:
         messages = self.library.messages
         return self.keyword_phrases(messages.context(key), messages.texts[key])
 
-    def match(self, text: str, options: Sequence[set[str]]) -> int | None:
-        return match_option(text, options)
+    def match(self, text: str, options: Sequence[set[str]], within: bool = True) -> int | None:
+        return match_option(text, options, within=within)
 
     # -- moving around --------------------------------------------------------------------
     def position(self) -> list[Any]:
@@ -222,20 +289,39 @@ class Run:
                 self.idle()
                 return
 
-    def answered(self, transition: Any, node: NodeKind) -> None:
+    def answered(self, transition: Any, node: NodeKind, text: str = "") -> None:
         """Act on what a waiting node did with an answer."""
         if isinstance(transition, Retry):
+            if transition.message != "empty_answer" and is_free_text(text):
+                # Words that answer no choice are still a message for staff, never dropped.
+                self.pass_on(text)
+            else:
+                self.system(transition.message, **dict(transition.params))
             node.prompt(self)
             return
         self.state["history"].append(self.position())
         if isinstance(transition, Goto):
-            self.go(transition.target)
-            self.run()
+            self.follow(transition.target)
         elif isinstance(transition, End):
             self.idle()
 
+    def follow(self, target: str) -> None:
+        """Move on after an answer: to the target, or back to the summary the child came from."""
+        back = self.state.get("return_to")
+        if back and back[3] == self.state["node"] and back[0] == self.state["flow"]:
+            # The child changed one answer from the summary: show the summary again.
+            self.state["return_to"] = None
+            self.set_position(back[:3])
+        else:
+            self.go(target)
+        self.run()
+
     def start(self, flow_id: str, text: str = "") -> None:
-        """Start a flow; if its first question is a choice that the text already answers, take it."""
+        """Start a flow (or resume it where the child paused); a first answer in ``text`` is taken."""
+        paused = self.state.get("paused")
+        if paused and paused[0] == flow_id:
+            self.resume()
+            return
         self.go(f"flow:{flow_id}")
         before = len(self.replies)
         self.run()
@@ -243,20 +329,53 @@ class Run:
             return
         node = self.node()
         if isinstance(node, Choice):
-            index = node.pick(text, self)
+            # A long message ("can you tell my IRO I got a new job") is something to pass on, not
+            # a menu choice just because it contains a keyword; a short one ("who is my iro") is.
+            index = node.pick(text, self, within=len(normalise(text).split()) <= SHORT_REQUEST_WORDS)
             if index is not None:
                 del self.replies[before:]
                 self.answered(node.take(index, self), node)
+                return
+        if flow_id == self.library.entry and is_free_text(text):
+            del self.replies[before:]
+            self.pass_on(text)
+            self.node().prompt(self)
+
+    def resume(self) -> None:
+        """Go back to the question the child paused on, with their answers as they left them."""
+        self.set_position(self.state["paused"])
+        self.state["paused"] = None
+        self.system("resume")
+        self.run()
+
+    def skip(self, not_sure: bool) -> None:
+        """SKIP or NOT SURE: move past the question (NOT SURE is saved as the answer)."""
+        node = self.node()
+        target = node.skip_target()
+        if target is None:
+            self.system("cannot_skip")
+            node.prompt(self)
+            return
+        key = node.save_key()
+        if key:
+            self.save(key, NOT_SURE if not_sure else SKIPPED)
+        self.state["history"].append(self.position())
+        self.follow(target)
 
     # -- global commands ------------------------------------------------------------------
     def command(self, text: str) -> str | None:
-        """The global command the whole message is, if any."""
+        """The global command the whole message is, if any (some only mean something mid-question)."""
         said = normalise(text)
         if not said:
             return None
+        plain = strip_accents(said)
         for name in COMMANDS:
+            if name in WHILE_WAITING and not self.is_waiting():
+                continue
+            if name == "carry_on" and not self.state.get("paused"):
+                continue
             phrases = self.command_phrases(f"keywords_{name}")
-            if said in phrases or strip_accents(said) in {strip_accents(p) for p in phrases}:
+            if said in phrases or plain in {strip_accents(p) for p in phrases}:
                 return name
         return None
 
@@ -290,6 +409,15 @@ class Run:
             if self.is_waiting() and self.state["flow"] != LANGUAGE_FLOW:
                 self.state["stack"].append([*self.position(), len(self.state["history"])])
             self.start(LANGUAGE_FLOW, text)
+        elif name in ("skip", "not_sure"):
+            self.skip(not_sure=name == "not_sure")
+        elif name == "later":
+            self.state["paused"] = self.position()
+            self.idle()
+            self.system("paused")
+        elif name == "carry_on":
+            self.idle()
+            self.resume()
 
 
 def recognise_command(library: Library, text: str, context: Context) -> str | None:
@@ -317,7 +445,7 @@ def advance(library: Library, state: Mapping[str, Any], inbound: Inbound, contex
         elif run.is_waiting():
             node = run.node()
             run.path.append(f"{node.flow_id}.{node.id}")
-            run.answered(node.receive(inbound.text, run), node)
+            run.answered(node.receive(inbound.text, run), node, inbound.text)
         else:
             run.start(library.entry, inbound.text)
-    return Step(run.state, tuple(run.replies), tuple(run.effects), tuple(run.path))
+    return Step(run.state, tuple(run.replies), tuple(run.effects), tuple(run.path), tuple(run.chosen))

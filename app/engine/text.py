@@ -76,7 +76,7 @@ def _best_ratio(said: str, phrases: frozenset[str]) -> float:
     return best
 
 
-def match_option(text: str, options: Sequence[Iterable[str]]) -> int | None:
+def match_option(text: str, options: Sequence[Iterable[str]], *, within: bool = True) -> int | None:
     """Index of the option a child meant, or None.
 
     Each option is a set of phrases (its label in every language the child may use, plus
@@ -101,7 +101,7 @@ def match_option(text: str, options: Sequence[Iterable[str]]) -> int | None:
     best: tuple[int, int] | None = None
     tie = False
     padded = f" {said_plain} "
-    for index, phrase_set in enumerate(forms):
+    for index, phrase_set in enumerate(forms if within else []):
         for phrase in phrase_set:
             if f" {strip_accents(phrase)} " in padded:
                 length = len(phrase)

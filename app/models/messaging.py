@@ -54,6 +54,8 @@ class Concern(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), nullable=True)
     review_action_id: Mapped[int | None] = mapped_column(ForeignKey("review_action.id"), nullable=True)
     category: Mapped[str] = mapped_column(String(40), default="general")
+    # Who acts on it: "iro", "manager" (a concern about the reviewing officer) or "advocacy".
+    route: Mapped[str] = mapped_column(String(20), default="iro")
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
     detail: Mapped[str | None] = mapped_column(Encrypted(), nullable=True)

@@ -30,6 +30,10 @@ class Authority(Base):
     reply_time: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     reply_working_days: Mapped[int] = mapped_column(Integer, default=2)
     out_of_hours_phone: Mapped[str] = mapped_column(String(40), default="")
+    # Office hours in the authority's local time (Europe/London), on working days (Monday=0).
+    office_days: Mapped[list[int]] = mapped_column(JSON, default=lambda: [0, 1, 2, 3, 4])
+    office_opens_at: Mapped[str] = mapped_column(String(5), default="09:00")
+    office_closes_at: Mapped[str] = mapped_column(String(5), default="17:00")
     advocacy_contact: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -11,7 +11,7 @@ import yaml
 
 from app.engine import Context, Inbound, Library, Step, advance, parse_flow, render
 from app.engine.definition import parse_messages
-from app.engine.runtime import new_state
+from app.engine.runtime import ActionView, new_state
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "flows"
@@ -49,11 +49,13 @@ def context(
     variables: dict[str, str | None] | None = None,
     translate: Callable[[str, str], str] | None = None,
     locale: str = "en",
+    actions: list[dict[str, Any]] | None = None,
 ) -> Context:
     values = {**VARIABLES, **(variables or {})}
+    views = tuple(ActionView(**a) for a in actions or [])
     if translate is None:
-        return Context(now=FIXED_NOW, locale=locale, variables=values)
-    return Context(now=FIXED_NOW, locale=locale, variables=values, translate=translate)
+        return Context(now=FIXED_NOW, locale=locale, variables=values, actions=views)
+    return Context(now=FIXED_NOW, locale=locale, variables=values, translate=translate, actions=views)
 
 
 class Chat:

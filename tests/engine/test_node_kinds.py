@@ -43,12 +43,15 @@ def test_node_kind_case(kind: str, data: dict, case: dict) -> None:
     flows = [data["flow"]] + [data[k] for k in data if k not in {"flow", "cases"}]
     kinds_used = {node["kind"] for node in data["flow"]["nodes"].values()}
     assert kind in kinds_used, f"the {kind} cases must use a {kind} node"
-    chat = Chat(library_from(*flows), context(case.get("variables")))
+    chat = Chat(library_from(*flows), context(case.get("variables"), actions=case.get("actions")))
     replies = chat.run(case["inputs"])
-    assert replies == case["replies"]
+    if "replies" in case:
+        assert replies == case["replies"]
     if "answers" in case:
         assert chat.state["answers"] == case["answers"]
     if "path" in case:
         assert list(chat.last.path) == case["path"]
     if "waiting_at" in case:
         assert chat.state["node"] == case["waiting_at"]
+    if "effects" in case:
+        assert [e.as_dict() for e in chat.last.effects] == case["effects"]

@@ -23,8 +23,10 @@ CATALOGS = Catalogs(ROOT / "locales")
 OUTGOING = outgoing(LIBRARY)
 
 
-@pytest.mark.parametrize(("source", "line", "reply"), OUTGOING, ids=[r.context for _, _, r in OUTGOING])
-def test_english_text_encodes_in_gsm7_and_fits_two_segments(source: str, line: int, reply) -> None:
+@pytest.mark.parametrize(
+    ("source", "line", "reply", "note"), OUTGOING, ids=[r.context for _, _, r, _ in OUTGOING]
+)
+def test_english_text_encodes_in_gsm7_and_fits_two_segments(source: str, line: int, reply, note: str) -> None:
     text = render(reply, lambda c, m: m, sample_variables("en"))
     try:
         encoded = text.encode("gsm03.38")
@@ -73,3 +75,22 @@ def test_a_fuzzy_translation_is_never_shown_to_a_child(tmp_path: Path) -> None:
     assert translate("t.other", "Hello") == "Hello"  # the context matters
     coverage = catalogs.coverage("cy", [("t.a", "Hello"), ("t.b", "Goodbye now"), ("t.c", "New")])
     assert (coverage.translated, coverage.fuzzy, coverage.missing) == (1, 1, 1)
+
+
+def test_english_reads_at_age_nine_or_says_why_not() -> None:
+    from app.flow_report import MAX_READING_GRADE, reading_grade
+
+    for source, line, reply, note in OUTGOING:
+        grade = reading_grade(reply, sample_variables("en"))
+        assert grade <= MAX_READING_GRADE or note, f"{source}:{line} {reply.context} reads at grade {grade}"
+
+
+def test_the_reading_score_tells_hard_text_from_easy_text() -> None:
+    from app.engine.runtime import Reply
+    from app.flow_report import MAX_READING_GRADE, reading_grade
+
+    easy = Reply("t", "You can say no. That is OK.")
+    hard = Reply(
+        "t", "Notwithstanding statutory obligations, your representations necessitate consideration."
+    )
+    assert reading_grade(easy, {}) <= MAX_READING_GRADE < reading_grade(hard, {})

@@ -69,6 +69,9 @@ def test_flows_check_passes_on_the_shipped_flows_and_prints_segments(app: Flask)
     assert result.exit_code == 0, result.output
     assert "who_is_my_iro.contact" in result.output
     assert "cy" in result.output and "All flows are valid." in result.output
+    assert "Reading level of English messages" in result.output
+    assert "Safeguarding triage on" in result.output and "recall 100%" in result.output
+    assert "false-positive rate" in result.output
 
 
 def check_with_edited_about(app: Flask, tmp_path: Path, old: str, new: str) -> tuple[int, str, int]:

@@ -1,0 +1,47 @@
+"""Office hours: whether staff are at work now, and when they next will be (UK working days)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from app.models import Authority
+
+LOCAL = ZoneInfo("Europe/London")
+SUBDIVISIONS = {"england": "ENG", "wales": "WLS", "scotland": "SCT", "northern_ireland": "NIR"}
+
+
+def _holidays(authority: Authority, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays(
+        "GB", subdiv=SUBDIVISIONS.get(authority.nation, "ENG"), years=[year, year + 1]
+    )
+
+
+def _hours(authority: Authority) -> tuple[time, time]:
+    return time.fromisoformat(authority.office_opens_at), time.fromisoformat(authority.office_closes_at)
+
+
+def is_working_day(authority: Authority, day: date) -> bool:
+    """A day the office is open: one of its office days and not a bank holiday in its nation."""
+    return day.weekday() in (authority.office_days or []) and day not in _holidays(authority, day.year)
+
+
+def local_now(now_utc: datetime) -> datetime:
+    """A naive UTC time (as stored) as UK local time."""
+    return now_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(LOCAL)
+
+
+def next_opening(authority: Authority, now_utc: datetime) -> datetime | None:
+    """None if the office is open now; otherwise when it next opens (UK local time)."""
+    now = local_now(now_utc)
+    opens, closes = _hours(authority)
+    if is_working_day(authority, now.date()) and opens <= now.time() < closes:
+        return None
+    day = now.date() if now.time() < opens else now.date() + timedelta(days=1)
+    for _ in range(30):
+        if is_working_day(authority, day):
+            return datetime.combine(day, opens, tzinfo=LOCAL)
+        day += timedelta(days=1)
+    return None
