@@ -387,7 +387,10 @@ def _handle(conv: _Conversation) -> Outcome:
     if is_sad_news(conv.text):
         # A kind reply first; the words reach staff and the child keeps their place.
         conv.apply(ConcernRaised(category="feelings", detail=conv.text), message)
-        conv.send([_system_reply("sorry_to_hear")], variables, child.locale)
+        kind_replies = [_system_reply("sorry_to_hear")]
+        if variables.get("office_closed"):
+            kind_replies.append(_system_reply("office_closed"))
+        conv.send(kind_replies, variables, child.locale)
         return conv.outcome
 
     try:

@@ -261,6 +261,10 @@ def test_outside_office_hours_every_acknowledgement_says_when_it_will_be_seen(de
         now=weekday,
     )
     assert "Our office is closed now" not in "\n".join(outcome.replies)
+    outcome = handle(
+        InboundMessage(channel="web", sender=JORDAN, text="my nan died", identity_channel="sms"), now=saturday
+    )
+    assert outcome.replies[0].startswith("I am sorry") and "Our office is closed now" in outcome.replies[1]
 
 
 # -- feelings and off-topic ----------------------------------------------------------------
