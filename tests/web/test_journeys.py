@@ -89,7 +89,7 @@ def test_wishes_skip_not_sure_back_pause_restart_resume_change_and_send(
         assert "School or work: year 9 is hard but ok" in text
 
         body = say(client, "1")
-        assert body["effects"] == [body["effects"][0]] and body["effects"][0]["kind"] == "wishes_submitted"
+        assert len(body["effects"]) == 1 and body["effects"][0]["kind"] == "wishes_submitted"
         assert ["wishes.private", "please dont talk about my mum"] in body["effects"][0]["answers"]
         assert "Thank you. Your views are saved" in body["replies"][0]
 
