@@ -48,10 +48,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["reviewline.library"] = load_library(flows_dir, root=flows_dir.parent)
     app.extensions["reviewline.catalogs"] = Catalogs(locales_dir)
 
+    from app.channels import twilio_sms
     from app.cli import register_cli
     from app.simulator import bp as simulator_bp
 
     app.register_blueprint(simulator_bp)
+    app.register_blueprint(twilio_sms.bp)
     register_cli(app)
 
     @app.get("/healthz")

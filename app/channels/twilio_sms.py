@@ -1,0 +1,69 @@
+"""Twilio SMS inbound: verify the signature, parse the form, answer with TwiML built by the library.
+
+The signature is checked against the public URL Twilio used (``PUBLIC_BASE_URL`` plus the path
+and query string), so the check works behind a proxy. Every rejection is logged and counted, so a
+wrong setting is noticed at once rather than silently losing children's messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from app.conversations import InboundMessage, handle
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio_sms", __name__, url_prefix="/webhooks/twilio")
+rejections: Counter[str] = Counter()
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: the public origin if configured, else the request's own."""
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base:
+        return request.url
+    query = request.query_string.decode()
+    return base.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def verify() -> None:
+    """403 unless the request carries a valid X-Twilio-Signature; 404 if SMS is not configured."""
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    if not token:
+        abort(404)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not RequestValidator(token).validate(signed_url(), request.form.to_dict(), signature):
+        reason = "missing" if not signature else "invalid"
+        rejections[reason] += 1
+        log.warning(
+            "rejected a Twilio webhook with a %s signature (%d so far) for %s; check TWILIO_AUTH_TOKEN "
+            "and PUBLIC_BASE_URL",
+            reason,
+            sum(rejections.values()),
+            signed_url(),
+        )
+        abort(403)
+
+
+def twiml(replies: list[str]) -> Response:
+    response = MessagingResponse()
+    for text in replies:
+        response.message(text)
+    return Response(str(response), mimetype="application/xml")
+
+
+@bp.post("/sms")
+def inbound() -> Response:
+    """An SMS from a child: handled once per MessageSid; the replies are TwiML <Message>s."""
+    verify()
+    sender, sid = request.form.get("From", ""), request.form.get("MessageSid", "")
+    if not sender or not sid:
+        abort(400, "From and MessageSid are required")
+    outcome = handle(
+        InboundMessage(channel="sms", sender=sender, text=request.form.get("Body", ""), provider_id=sid)
+    )
+    return twiml([] if outcome.duplicate else outcome.replies)

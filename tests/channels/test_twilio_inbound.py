@@ -1,0 +1,117 @@
+"""Twilio SMS inbound webhook: signatures checked with the twilio library, TwiML replies, once per sid."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from app.channels import twilio_sms
+from app.extensions import db
+from app.models import Message
+
+TOKEN = "test-auth-token"
+
+
+@pytest.fixture
+def sms(demo: Flask) -> FlaskClient:
+    demo.config["TWILIO_AUTH_TOKEN"] = TOKEN
+    return demo.test_client()
+
+
+def form(text: str, sid: str = "SM0001", sender: str = "+447700900001") -> dict[str, str]:
+    return {"From": sender, "To": "+447700900500", "Body": text, "MessageSid": sid, "AccountSid": "AC123"}
+
+
+def post(
+    client: FlaskClient,
+    data: dict[str, str],
+    url: str = "http://localhost/webhooks/twilio/sms",
+    signature: str | None = None,
+    path: str = "/webhooks/twilio/sms",
+    **kwargs: object,
+):
+    if signature is None:
+        signature = RequestValidator(TOKEN).compute_signature(url, data)
+    return client.post(path, data=data, headers={"X-Twilio-Signature": signature}, **kwargs)
+
+
+def messages_in(response_xml: bytes) -> list[str]:
+    root = ET.fromstring(response_xml)
+    assert root.tag == "Response"
+    return [m.text or "" for m in root.findall("Message")]
+
+
+def inbound_count() -> int:
+    return db.session.scalar(select(func.count()).where(Message.direction == "in"))
+
+
+def test_a_signed_message_is_answered_with_twiml(sms: FlaskClient) -> None:
+    response = post(sms, form("who is my IRO"))
+    assert response.status_code == 200 and response.mimetype == "application/xml"
+    assert any("Priya Shah" in m for m in messages_in(response.data))
+
+
+def test_a_national_format_sender_is_the_same_child(sms: FlaskClient) -> None:
+    response = post(sms, form("who is my iro", sender="07700 900001"))
+    assert any("Priya Shah" in m for m in messages_in(response.data))
+
+
+@pytest.mark.parametrize("signature", ["", "bm90LXRoZS1zaWduYXR1cmU="])
+def test_a_missing_or_wrong_signature_is_refused_and_nothing_is_stored(
+    sms: FlaskClient, signature: str
+) -> None:
+    before = sum(twilio_sms.rejections.values())
+    response = post(sms, form("who is my IRO"), signature=signature)
+    assert response.status_code == 403
+    assert inbound_count() == 0
+    assert sum(twilio_sms.rejections.values()) == before + 1
+
+
+def test_a_signature_for_other_words_is_refused(sms: FlaskClient) -> None:
+    signature = RequestValidator(TOKEN).compute_signature(
+        "http://localhost/webhooks/twilio/sms", form("hello")
+    )
+    assert post(sms, form("tampered"), signature=signature).status_code == 403
+
+
+def test_a_query_string_and_a_port_are_part_of_what_is_signed(sms: FlaskClient) -> None:
+    url = "http://localhost:8080/webhooks/twilio/sms?tenant=demo"
+    data = form("who is my iro")
+    response = post(
+        sms, data, url=url, path="/webhooks/twilio/sms?tenant=demo", base_url="http://localhost:8080"
+    )
+    assert response.status_code == 200
+
+
+def test_behind_a_proxy_the_public_url_is_what_twilio_signed(sms: FlaskClient, demo: Flask) -> None:
+    demo.config["PUBLIC_BASE_URL"] = "https://reviewline.example.org"
+    data = form("who is my iro", sid="SMproxy")
+    assert post(sms, data, url="https://reviewline.example.org/webhooks/twilio/sms").status_code == 200
+    assert post(sms, form("hi", sid="SMproxy2")).status_code == 403  # signed for the internal URL
+
+
+def test_a_messaging_service_sender_is_accepted(sms: FlaskClient) -> None:
+    data = {**form("who is my iro", sid="SMsvc"), "MessagingServiceSid": "MG123", "To": "MG123"}
+    assert post(sms, data).status_code == 200
+
+
+def test_a_repeated_message_sid_is_processed_once_and_answered_empty(sms: FlaskClient) -> None:
+    first = post(sms, form("who is my iro", sid="SMdup"))
+    again = post(sms, form("who is my iro", sid="SMdup"))
+    assert messages_in(first.data) and messages_in(again.data) == []
+    assert inbound_count() == 1
+
+
+def test_a_form_without_sender_or_sid_is_a_clear_error(sms: FlaskClient) -> None:
+    data = {"Body": "hi", "AccountSid": "AC123"}
+    response = post(sms, data)
+    assert response.status_code == 400 and b"MessageSid" in response.data
+
+
+def test_sms_is_off_without_credentials(demo: Flask) -> None:
+    assert demo.test_client().post("/webhooks/twilio/sms", data=form("hi")).status_code == 404
