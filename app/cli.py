@@ -120,7 +120,39 @@ def keys_rotate() -> None:
     click.echo("Done. Once every process uses the new key first, older keys can be removed.")
 
 
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Deliver what is due once, then stop.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds to wait when nothing is due.")
+def worker(once: bool, interval: float) -> None:
+    """Deliver the outbox (with retries and dead letters) until stopped."""
+    import signal
+    import time
+
+    from app.delivery import deliver_due, twilio_sender
+    from app.extensions import db
+
+    senders = {name: s for name, s in {"sms": twilio_sender(current_app)}.items() if s}
+    click.echo(f"Worker delivering for: {', '.join(senders) or 'no channel configured'}")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping:
+        result = deliver_due(db.session, senders)
+        if result.sent or result.retrying or result.dead:
+            click.echo(f"sent {result.sent}, retrying {result.retrying}, dead {result.dead}")
+        db.session.remove()
+        if once:
+            break
+        if not (result.sent or result.retrying):
+            time.sleep(interval)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(flows_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(worker)

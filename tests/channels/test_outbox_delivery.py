@@ -1,0 +1,136 @@
+"""The outbox worker sends through the real twilio client to a fake Twilio server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from app.conversations import InboundMessage, handle
+from app.delivery import LEASE, MAX_ATTEMPTS, claim, deliver_due, retry_dead, twilio_sender
+from app.extensions import db
+from app.models import ChannelIdentity, OutboxMessage, utcnow
+
+from ..fakes.twilio_server import FakeTwilio
+
+JORDAN = "+447700900001"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    server = FakeTwilio()
+    server.url = server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sms_app(demo: Flask, fake: FakeTwilio) -> Flask:
+    demo.config.update(
+        TWILIO_ACCOUNT_SID="AC123",
+        TWILIO_AUTH_TOKEN="token",
+        TWILIO_FROM="+447700900500",
+        TWILIO_API_BASE_URL=fake.url,
+    )
+    return demo
+
+
+def queue(text: str = "who is my iro") -> list[str]:
+    """A message whose replies go to the outbox (as Telegram and staff replies will)."""
+    return handle(InboundMessage(channel="sms", sender=JORDAN, text=text), inline=False).replies
+
+
+def rows() -> list[OutboxMessage]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def senders(app: Flask) -> dict:
+    return {"sms": twilio_sender(app)}
+
+
+def test_queued_replies_reach_the_provider_in_order_and_are_recorded(
+    sms_app: Flask, fake: FakeTwilio
+) -> None:
+    replies = queue()
+    result = deliver_due(db.session, senders(sms_app))
+    assert result.sent == len(replies)
+    assert [m["Body"] for m in fake.messages] == replies
+    assert {m["To"] for m in fake.messages} == {JORDAN} and fake.messages[0]["From"] == "+447700900500"
+    assert all(r.status == "sent" and r.message.provider_id.startswith("SM") for r in rows())
+
+
+def test_a_messaging_service_is_used_when_the_sender_is_one(sms_app: Flask, fake: FakeTwilio) -> None:
+    sms_app.config["TWILIO_FROM"] = "MG1234"
+    queue()
+    deliver_due(db.session, senders(sms_app))
+    assert fake.messages[0]["MessagingServiceSid"] == "MG1234" and "From" not in fake.messages[0]
+
+
+def test_a_provider_outage_delays_but_loses_nothing_and_sends_nothing_twice(
+    sms_app: Flask, fake: FakeTwilio
+) -> None:
+    replies = queue()
+    fake.fail_next = 5
+    now = utcnow()
+    first = deliver_due(db.session, senders(sms_app), now=now)
+    assert first.retrying > 0 and all(r.next_attempt_at > now for r in rows() if r.status == "pending")
+    for minutes in range(1, 30):
+        deliver_due(db.session, senders(sms_app), now=now + timedelta(minutes=minutes))
+    assert [r.status for r in rows()] == ["sent"] * len(replies)
+    assert sorted(m["Body"] for m in fake.messages) == sorted(replies)
+
+
+def test_a_refused_connection_is_retried_not_raised(sms_app: Flask) -> None:
+    sms_app.config["TWILIO_API_BASE_URL"] = "http://127.0.0.1:9"  # nothing listens there
+    queue()
+    result = deliver_due(db.session, senders(sms_app))
+    assert result.sent == 0 and result.retrying == len(rows())
+    assert "ConnectionError" in rows()[0].last_error
+
+
+def test_a_message_that_keeps_failing_is_dead_lettered_and_can_be_retried(
+    sms_app: Flask, fake: FakeTwilio
+) -> None:
+    queue("HELP")
+    fake.fail_next = 10_000
+    now = utcnow()
+    for hour in range(MAX_ATTEMPTS + 2):
+        deliver_due(db.session, senders(sms_app), now=now + timedelta(hours=hour))
+    (row,) = rows()
+    assert row.status == "dead" and row.attempts == MAX_ATTEMPTS and row.message.status == "failed"
+    fake.fail_next = 0
+    retry_dead(db.session, row.id, now=now + timedelta(hours=20))
+    db.session.commit()
+    deliver_due(db.session, senders(sms_app), now=now + timedelta(hours=20))
+    assert rows()[0].status == "sent" and len(fake.messages) == 1
+
+
+def test_rows_claimed_by_a_worker_that_died_are_sent_once_the_lease_expires(
+    sms_app: Flask, fake: FakeTwilio
+) -> None:
+    replies = queue()
+    now = utcnow()
+    claimed = claim(db.session, now, batch=100)  # ... and then the worker is killed
+    assert len(claimed) == len(replies)
+    assert deliver_due(db.session, senders(sms_app), now=now + timedelta(seconds=5)).sent == 0
+    later = deliver_due(db.session, senders(sms_app), now=now + LEASE + timedelta(seconds=1))
+    assert later.sent == len(replies) and len(fake.messages) == len(replies)
+
+
+def test_nothing_is_sent_to_a_child_who_opted_out(sms_app: Flask, fake: FakeTwilio) -> None:
+    queue()
+    ChannelIdentity.find(db.session, "sms", JORDAN).opted_out = True
+    db.session.commit()
+    deliver_due(db.session, senders(sms_app))
+    assert fake.messages == [] and all(r.status == "pending" for r in rows())
+
+
+def test_the_worker_command_delivers_the_outbox(sms_app: Flask, fake: FakeTwilio) -> None:
+    replies = queue()
+    result = sms_app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert f"sent {len(replies)}" in result.output and len(fake.messages) == len(replies)
