@@ -11,10 +11,13 @@ import logging
 from collections import Counter
 
 from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.conversations import InboundMessage, handle
+from app.extensions import db
+from app.models import Message
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_sms", __name__, url_prefix="/webhooks/twilio")
@@ -67,3 +70,26 @@ def inbound() -> Response:
         InboundMessage(channel="sms", sender=sender, text=request.form.get("Body", ""), provider_id=sid)
     )
     return twiml([] if outcome.duplicate else outcome.replies)
+
+
+DELIVERY_STATUSES = {"queued", "sending", "sent", "delivered", "undelivered", "failed", "read", "accepted"}
+
+
+@bp.post("/status")
+def status() -> tuple[str, int]:
+    """A delivery status callback: update the outbound message Twilio sent under that sid."""
+    verify()
+    sid, state = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
+    if not sid or state not in DELIVERY_STATUSES:
+        abort(400, "MessageSid and a known MessageStatus are required")
+    message = db.session.scalar(
+        select(Message).where(
+            Message.channel == "sms", Message.direction == "out", Message.provider_id == sid
+        )
+    )
+    if message is None:
+        log.warning("status %s for an unknown message %s", state, sid)
+        return "", 204
+    message.status = state
+    db.session.commit()
+    return "", 204

@@ -134,3 +134,23 @@ def test_the_worker_command_delivers_the_outbox(sms_app: Flask, fake: FakeTwilio
     result = sms_app.test_cli_runner().invoke(args=["worker", "--once"])
     assert result.exit_code == 0, result.output
     assert f"sent {len(replies)}" in result.output and len(fake.messages) == len(replies)
+
+
+def test_delivery_status_callbacks_update_the_sent_message(sms_app: Flask, fake: FakeTwilio) -> None:
+    from twilio.request_validator import RequestValidator
+
+    queue("HELP")
+    deliver_due(db.session, senders(sms_app))
+    sid = rows()[0].message.provider_id
+    client = sms_app.test_client()
+    url = "http://localhost/webhooks/twilio/status"
+    for state in ("sent", "delivered"):
+        data = {"MessageSid": sid, "MessageStatus": state, "AccountSid": "AC123"}
+        signature = RequestValidator("token").compute_signature(url, data)
+        response = client.post(
+            "/webhooks/twilio/status", data=data, headers={"X-Twilio-Signature": signature}
+        )
+        assert response.status_code == 204
+    assert rows()[0].message.status == "delivered"
+    forged = client.post("/webhooks/twilio/status", data={"MessageSid": sid, "MessageStatus": "failed"})
+    assert forged.status_code == 403 and rows()[0].message.status == "delivered"

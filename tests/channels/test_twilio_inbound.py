@@ -115,3 +115,27 @@ def test_a_form_without_sender_or_sid_is_a_clear_error(sms: FlaskClient) -> None
 
 def test_sms_is_off_without_credentials(demo: Flask) -> None:
     assert demo.test_client().post("/webhooks/twilio/sms", data=form("hi")).status_code == 404
+
+
+def test_the_same_message_sid_arriving_twice_at_once_is_processed_once(sms: FlaskClient, demo: Flask) -> None:
+    import threading
+
+    data = form("who is my iro", sid="SMrace")
+    signature = RequestValidator(TOKEN).compute_signature("http://localhost/webhooks/twilio/sms", data)
+    barrier = threading.Barrier(2)
+    answers: list[list[str]] = []
+
+    def deliver() -> None:
+        client = demo.test_client()
+        barrier.wait()
+        response = client.post("/webhooks/twilio/sms", data=data, headers={"X-Twilio-Signature": signature})
+        assert response.status_code == 200
+        answers.append(messages_in(response.data))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(len(a) > 0 for a in answers) == [False, True]
+    assert inbound_count() == 1
