@@ -170,6 +170,11 @@ def child_actions(session: Session, child: Child, locale: str, today: date) -> t
     )
 
 
+def urgent_concern(triage: Triage) -> ConcernRaised:
+    """The urgent concern for what triage found."""
+    return ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons)
+
+
 def _system_reply(key: str) -> Reply:
     messages = library().messages
     return Reply(messages.context(key), messages.texts[key])
@@ -275,8 +280,7 @@ class _Conversation:
 
     def raise_urgent(self, message: Message, triage: Triage) -> None:
         """An urgent concern for what triage found in this message."""
-        effect = ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons)
-        self.apply(effect, message)
+        self.apply(urgent_concern(triage), message)
 
     def apply(self, effect: Effect, message: Message) -> None:
         """Make an effect real in the database; an effect with no handler is an error, not a drop."""
@@ -405,13 +409,13 @@ def _handle(conv: _Conversation) -> Outcome:
     effects = list(step.effects)
     # A structured answer ("I do not feel safe", picked by number) is triaged like typed words.
     chosen = assess(" ".join(step.chosen), book=lib.safeguarding) if step.chosen else None
-    if chosen and chosen.urgent and not any(isinstance(e, ConcernRaised) and e.urgent for e in effects):
-        effects.insert(
-            0, ConcernRaised(urgent=True, category=chosen.category or "unsafe", reasons=chosen.reasons)
-        )
+    urgent = any(isinstance(e, ConcernRaised) and e.urgent for e in effects)
+    if chosen and chosen.urgent and not urgent:
+        effects.insert(0, urgent_concern(chosen))
+        urgent = True
     for effect in effects:
         conv.apply(effect, message)
-    if any(isinstance(e, ConcernRaised) and e.urgent for e in effects):
+    if urgent:
         replies.insert(0, _system_reply("safety_urgent"))
     elif variables.get("office_closed") and any(not isinstance(e, LOCAL_EFFECTS) for e in effects):
         # Every thank-you outside office hours says when staff will see it.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,7 +230,7 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=FlowLoader)  # noqa: S506 - FlowLoader is a SafeLoader
 
 
-def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+def load_yaml_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML and record the line of every mapping value and sequence item by its path."""
     try:
         data = read_yaml(text)
@@ -287,7 +286,7 @@ def _version(data: Any) -> str:
 
 def parse_flow(text: str, source: str) -> Flow:
     """Parse and check one flow's YAML text; raise FlowDefinitionError naming file, node and line."""
-    data, lines = _load_yaml(text, source)
+    data, lines = load_yaml_lines(text, source)
     problems = _schema_problems(data, FLOW_SCHEMA, lines, source)
     if problems:
         raise FlowDefinitionError(problems)
@@ -320,21 +319,19 @@ def parse_flow(text: str, source: str) -> Flow:
     return flow
 
 
-def check_flow(flow: Flow, start_line: int = 1, flow_ids: Iterable[str] | None = None) -> list[Problem]:
-    """Structural checks within one flow: targets exist, every node reachable, known variables.
-
-    With ``flow_ids``, targets in other flows are checked too; without it, they are left to
-    ``check_library``.
-    """
+def check_flow(flow: Flow, start_line: int = 1) -> list[Problem]:
+    """Structural checks within one flow: steps it leads to exist, every step is reachable, and
+    variables are known. Links to other flows are checked by ``check_library``."""
     problems: list[Problem] = []
-    known_flows = set(flow_ids) if flow_ids is not None else None
     if flow.start not in flow.nodes:
         problems.append(
             Problem(flow.source, start_line, f"the flow starts at '{flow.start}', which does not exist")
         )
     for node in flow.nodes.values():
         for target, line in node.targets():
-            problems.extend(_target_problems(flow, node, target, line, known_flows))
+            if not target.startswith("flow:") and target not in flow.nodes:
+                message = f"leads to '{target}', which is not a step in this flow"
+                problems.append(Problem(flow.source, line, message, node.id))
         for ref in node.messages():
             problems.extend(_variable_problems(flow.source, node.id, ref))
         variables = getattr(node, "variables", None)
@@ -356,26 +353,6 @@ def check_flow(flow: Flow, start_line: int = 1, flow_ids: Iterable[str] | None =
                 Problem(flow.source, node.line, "no step leads here, so no one can reach it", node.id)
             )
     return problems
-
-
-def _target_problems(
-    flow: Flow, node: NodeKind, target: str, line: int, known_flows: set[str] | None
-) -> list[Problem]:
-    if not target.startswith("flow:"):
-        if target not in flow.nodes:
-            return [
-                Problem(
-                    flow.source,
-                    line,
-                    f"leads to '{target}', which is not a step in this flow",
-                    node.id,
-                )
-            ]
-        return []
-    other = target[len("flow:") :].split("/", 1)[0]
-    if known_flows is not None and other not in known_flows:
-        return [Problem(flow.source, line, f"leads to the flow '{other}', which does not exist", node.id)]
-    return []
 
 
 def _variable_problems(source: str, node_id: str | None, ref: MessageRef) -> list[Problem]:
@@ -400,7 +377,7 @@ def _reachable(flow: Flow) -> set[str]:
 
 def parse_messages(text: str, source: str) -> SystemMessages:
     """Parse the system messages file; every required message must be present."""
-    data, lines = _load_yaml(text, source)
+    data, lines = load_yaml_lines(text, source)
     problems = _schema_problems(data, MESSAGES_SCHEMA, lines, source)
     if problems:
         raise FlowDefinitionError(problems)

@@ -89,11 +89,9 @@ def register(cls: type[NodeKind]) -> type[NodeKind]:
 
 
 class NodeKind:
-    """A step of a flow. Subclasses set ``kind``, ``waits`` and ``schema``."""
+    """A step of a flow. Subclasses set ``kind`` and ``schema``."""
 
     kind: ClassVar[str] = ""
-    waits: ClassVar[bool] = False
-    summary: ClassVar[str] = ""
     schema: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, flow_id: str, node_id: str, data: dict[str, Any], lines: dict[tuple, int]):
@@ -158,7 +156,6 @@ class Say(NodeKind):
     """Send a message, then move on."""
 
     kind = "say"
-    summary = "Send a message, then go to the next step"
     schema = node_schema(["text", "next"], text=_TEXT, next=_TARGET)
 
     def _targets(self) -> list[tuple[str, int]]:
@@ -174,8 +171,6 @@ class Ask(NodeKind):
     """Ask a question with a free-text answer, save the answer, then move on."""
 
     kind = "ask"
-    waits = True
-    summary = "Ask a question and save the answer in words"
     schema = node_schema(["text", "save", "next"], text=_TEXT, save=_SAVE, next=_TARGET, skip=_TARGET)
 
     def skip_target(self) -> str | None:
@@ -201,8 +196,6 @@ class Choice(NodeKind):
     """Offer numbered choices; accept the number, the label, a keyword or a near spelling."""
 
     kind = "choice"
-    waits = True
-    summary = "Offer numbered choices, each leading somewhere"
     schema = node_schema(
         ["text", "choices"],
         text=_TEXT,
@@ -290,8 +283,6 @@ class Confirm(NodeKind):
     """Ask a yes-or-no question."""
 
     kind = "confirm"
-    waits = True
-    summary = "Ask a yes or no question"
     schema = node_schema(["text", "yes", "no"], text=_TEXT, save=_SAVE, yes=_TARGET, no=_TARGET, skip=_TARGET)
 
     def _targets(self) -> list[tuple[str, int]]:
@@ -316,7 +307,6 @@ class Branch(NodeKind):
     """Go one way or another on what the host knows (a variable is set) or an earlier answer."""
 
     kind = "branch"
-    summary = "Choose the next step from what we know"
     schema = node_schema(
         ["cases", "otherwise"],
         cases={
@@ -377,7 +367,6 @@ class Jump(NodeKind):
     """Go straight to another step or flow."""
 
     kind = "jump"
-    summary = "Go to another step or flow"
     schema = node_schema(["goto"], goto=_TARGET)
 
     def _targets(self) -> list[tuple[str, int]]:
@@ -392,7 +381,6 @@ class Finish(NodeKind):
     """End the conversation, with an optional last message."""
 
     kind = "end"
-    summary = "End the conversation"
     schema = node_schema([], text=_TEXT)
 
     def enter(self, run: Run) -> Transition:
@@ -409,7 +397,6 @@ class Record(NodeKind):
     """Record something for staff (a concern, an advocate request, wishes, an action not done)."""
 
     kind = "record"
-    summary = "Tell staff: raise a concern, ask for an advocate, send wishes and feelings"
     schema = node_schema(
         ["effect", "next"],
         effect={"enum": ["concern", "advocate_requested", "wishes_submitted", "action_not_happened"]},
@@ -460,7 +447,6 @@ class Summary(Choice):
     """Show the answers so far (each with its label), then offer choices such as send or change."""
 
     kind = "summary"
-    summary = "Show the answers given so far, then offer choices"
     schema = node_schema(
         ["text", "items", "choices"],
         text=_TEXT,
@@ -533,8 +519,6 @@ class Change(NodeKind):
     """Ask which answer of a summary to change; after the new answer, show the summary again."""
 
     kind = "change"
-    waits = True
-    summary = "Let the child pick an answer to change"
     schema = node_schema(["text", "summary"], text=_TEXT, summary={"type": "string"})
 
     def _summary(self, run: Run) -> Summary:
@@ -572,8 +556,6 @@ class Actions(NodeKind):
     """List the actions from the child's last review with who, by when and status; pick one."""
 
     kind = "actions"
-    waits = True
-    summary = "Show the action plan and let the child pick an action"
     schema = node_schema(
         ["text", "empty_text", "rows", "save", "next", "none"],
         text=_TEXT,

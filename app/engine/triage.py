@@ -41,7 +41,7 @@ import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from app.engine.definition import FlowDefinitionError, FlowLoader, Problem, _load_yaml
+from app.engine.definition import FlowDefinitionError, FlowLoader, Problem, load_yaml_lines
 from app.engine.text import strip_invisible
 
 # Most serious first: the first category found names the concern.
@@ -145,34 +145,10 @@ _LOOKALIKES = str.maketrans(
         "ս": "u",
     }
 )
-_LEET_I = str.maketrans(
-    {
-        "0": "o",
-        "1": "i",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "l",
-    }
-)
-_LEET_L = str.maketrans(
-    {
-        "0": "o",
-        "1": "l",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "i",
-    }
-)
+_LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+# "1" and "|" stand for either i or l: each word is read both ways.
+_LEET_I = str.maketrans({**_LEET, "1": "i", "|": "l"})
+_LEET_L = str.maketrans({**_LEET, "1": "l", "|": "i"})
 _LEET_CHARS = frozenset("013457@$!|")
 _NO_SYMBOLS = str.maketrans("", "", "@$!|")
 _WELSH_YN = re.compile(r"(?<=\w)['’‘ʼ`]n(?!\w)")  # Welsh "teimlo'n" is "teimlo yn"
@@ -881,7 +857,7 @@ def parse_phrasebook(files: Mapping[str, str]) -> PhraseBook:
     checked: list[tuple[str, dict[str, Any], dict[tuple, int]]] = []
     for source, text in files.items():
         try:
-            data, lines = _load_yaml(text, source)
+            data, lines = load_yaml_lines(text, source)
         except FlowDefinitionError as error:
             problems.extend(error.problems)
             continue
