@@ -423,6 +423,10 @@ def _handle(conv: _Conversation) -> Outcome:
     locale = child.locale
     if locale != context.locale:
         variables = child_variables(session, child, locale, conv.now)
+    if not step.state.get("paused"):
+        state_row.paused_at = None
+    elif step.state["paused"] != state_row.data.get("paused") or state_row.paused_at is None:
+        state_row.paused_at = conv.now  # reminders nudge once to finish a paused form
     state_row.data = step.state
     conv.send(replies, variables, locale)
     return conv.outcome

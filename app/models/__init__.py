@@ -2,8 +2,16 @@
 
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
-from app.models.messaging import Concern, ConversationState, Message, OutboxMessage
-from app.models.people import Authority, ChannelIdentity, Child, IroAssignment, StaffUser
+from app.models.messaging import Concern, ConversationState, Message, OutboxMessage, ReminderSent
+from app.models.people import (
+    Authority,
+    ChannelIdentity,
+    Child,
+    IroAssignment,
+    LinkAttempt,
+    LinkCode,
+    StaffUser,
+)
 from app.models.reviews import Review, ReviewAction, WishesSubmission
 
 __all__ = [
@@ -15,8 +23,11 @@ __all__ = [
     "Concern",
     "ConversationState",
     "IroAssignment",
+    "LinkAttempt",
+    "LinkCode",
     "Message",
     "OutboxMessage",
+    "ReminderSent",
     "Review",
     "ReviewAction",
     "StaffUser",

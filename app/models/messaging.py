@@ -21,6 +21,8 @@ class ConversationState(Base):
 
     child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(Encrypted("json"))
+    # When the child said LATER in a form (kept in the clear so reminders can find it); else None.
+    paused_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -77,6 +79,25 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Choices to show as buttons where the channel has them: [["1", "label"], ...].
+    buttons: Mapped[list[list[str]] | None] = mapped_column(Encrypted("json"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[Message] = relationship()
+
+
+class ReminderSent(Base):
+    """A message the service started (a review invitation or a nudge), recorded once per key."""
+
+    __tablename__ = "reminder_sent"
+    __table_args__ = (UniqueConstraint("child_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "invite" or "nudge"
+    # What it was for, e.g. "review-12-14" (review 12, 14 days before) or the paused time.
+    key: Mapped[str] = mapped_column(String(80))
+    # None when it was due but not sent (opted out, no channel): recorded so it is not retried.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20), default="queued")
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -35,6 +35,8 @@ class Authority(Base):
     office_opens_at: Mapped[str] = mapped_column(String(5), default="09:00")
     office_closes_at: Mapped[str] = mapped_column(String(5), default="17:00")
     advocacy_contact: Mapped[str] = mapped_column(String(200), default="")
+    # Days before each review to invite a child who has not shared their views yet.
+    reminder_days: Mapped[list[int]] = mapped_column(JSON, default=lambda: [14, 7])
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def wording(self, field: str, locale: str) -> str:
@@ -74,6 +76,8 @@ class Child(Base):
     age: Mapped[int | None] = mapped_column(Encrypted("json"), nullable=True)
     locale: Mapped[str] = mapped_column(String(10), default="en")
     looked_after_since: Mapped[date | None] = mapped_column(Encrypted("date"), nullable=True)
+    # For quiet hours: no message the child did not ask for between 21:00 and 08:00 here.
+    time_zone: Mapped[str] = mapped_column(String(60), default="Europe/London")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     authority: Mapped[Authority] = relationship()
@@ -135,3 +139,33 @@ class ChannelIdentity(Base):
         """The identity for a normalised address, looked up by its keyed hash only."""
         index = blind_index(f"{channel}:{address}")
         return session.scalar(select(cls).where(cls.channel == channel, cls.address_index == index))
+
+
+class LinkCode(Base):
+    """A one-time code staff give a child to link a chat (Telegram ``/start CODE``).
+
+    Only a keyed hash of the code is stored; it expires, and is used at most once.
+    """
+
+    __tablename__ = "link_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20), default="telegram")
+    code_index: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    child: Mapped[Child] = relationship()
+
+
+class LinkAttempt(Base):
+    """A failed attempt to use a link code, by a sender's keyed hash: for rate limiting."""
+
+    __tablename__ = "link_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_index: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

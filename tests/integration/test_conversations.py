@@ -149,3 +149,18 @@ def test_the_database_file_holds_no_plaintext_child_data(demo: Flask) -> None:
         assert plaintext.encode("utf-16-le") not in raw
     # The test would notice plaintext: staff names (not child data) are stored in the clear.
     assert b"Priya Shah" in raw
+
+
+def test_pausing_a_form_is_recorded_in_the_clear_for_a_later_nudge(demo: Flask) -> None:
+    from datetime import datetime
+
+    handle(sms("my views"), now=datetime(2026, 11, 23, 10, 0))
+    handle(sms("later"), now=datetime(2026, 11, 23, 10, 5))
+    state = db.session.scalar(select(ConversationState))
+    assert state.data["paused"] and state.paused_at == datetime(2026, 11, 23, 10, 5)
+    handle(sms("help"), now=datetime(2026, 11, 23, 11, 0))
+    db.session.refresh(state)
+    assert state.paused_at == datetime(2026, 11, 23, 10, 5), "still the same pause"
+    handle(sms("carry on"), now=datetime(2026, 11, 23, 12, 0))
+    db.session.refresh(state)
+    assert not state.data["paused"] and state.paused_at is None
