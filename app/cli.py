@@ -130,6 +130,7 @@ def worker(once: bool, interval: float) -> None:
 
     from app.delivery import deliver_due, twilio_sender
     from app.extensions import db
+    from app.reminders import schedule_reminders
 
     senders = {name: s for name, s in {"sms": twilio_sender(current_app)}.items() if s}
     click.echo(f"Worker delivering for: {', '.join(senders) or 'no channel configured'}")
@@ -140,7 +141,19 @@ def worker(once: bool, interval: float) -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
+    reminders_at: float | None = None
     while not stopping:
+        if reminders_at is None or time.monotonic() - reminders_at >= 60:
+            # Review reminders at most once a minute; a failure there never stops delivery.
+            reminders_at = time.monotonic()
+            try:
+                summary = schedule_reminders(db.session)
+            except Exception:  # noqa: BLE001 - logged; retried on the next minute
+                db.session.rollback()
+                current_app.logger.exception("review reminders failed; trying again in a minute")
+            else:
+                if summary.queued:
+                    click.echo(summary.line())
         result = deliver_due(db.session, senders)
         if result.sent or result.retrying or result.dead:
             click.echo(f"sent {result.sent}, retrying {result.retrying}, dead {result.dead}")
