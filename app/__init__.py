@@ -29,6 +29,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(load_settings(app.instance_path, environ={}))
         app.config.from_mapping(test_config)
     check_production(app.config)
+    from app.channels import telegram
+
+    telegram.check_settings(app.config)
 
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config["DATABASE_URL"])
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
@@ -54,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(simulator_bp)
     app.register_blueprint(twilio_sms.bp)
+    app.register_blueprint(telegram.bp)
     register_cli(app)
 
     @app.get("/healthz")

@@ -128,11 +128,13 @@ def worker(once: bool, interval: float) -> None:
     import signal
     import time
 
+    from app.channels.telegram import telegram_sender
     from app.delivery import deliver_due, twilio_sender
     from app.extensions import db
     from app.reminders import schedule_reminders
 
-    senders = {name: s for name, s in {"sms": twilio_sender(current_app)}.items() if s}
+    channels = {"sms": twilio_sender(current_app), "telegram": telegram_sender(current_app)}
+    senders = {name: s for name, s in channels.items() if s}
     click.echo(f"Worker delivering for: {', '.join(senders) or 'no channel configured'}")
     stopping = False
 
@@ -164,8 +166,56 @@ def worker(once: bool, interval: float) -> None:
             time.sleep(interval)
 
 
+telegram_cli = AppGroup("telegram", help="The Telegram bot: webhook and link codes.")
+
+
+def _telegram_app() -> Flask:
+    from app.channels.telegram import enabled
+
+    if not enabled(current_app.config):
+        raise click.ClickException("Telegram is off: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET.")
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+@telegram_cli.command("set-webhook")
+def telegram_set_webhook() -> None:
+    """Tell Telegram to post updates to PUBLIC_BASE_URL/webhooks/telegram with the secret token."""
+    from app.channels.telegram import set_webhook
+    from app.config import ConfigurationError
+
+    try:
+        url = set_webhook(_telegram_app())
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Webhook set: Telegram will post updates to {url} with the secret token.")
+
+
+@telegram_cli.command("link-code")
+@click.argument("child_id", type=int)
+@click.option("--staff", "staff_email", required=True, help="Email of the staff member issuing the code.")
+def telegram_link_code(child_id: int, staff_email: str) -> None:
+    """Issue a one-time code (valid 7 days) that links a child's Telegram chat: /start CODE."""
+    from sqlalchemy import select
+
+    from app.channels.telegram import bot_username
+    from app.extensions import db
+    from app.linking import deep_link, issue_code
+    from app.models import Child, StaffUser, utcnow
+
+    app = _telegram_app()
+    staff = db.session.scalar(select(StaffUser).where(StaffUser.email == staff_email, StaffUser.active))
+    child = db.session.get(Child, child_id)
+    if staff is None or child is None or child.authority_id != staff.authority_id:
+        raise click.ClickException("No such child in that staff member's authority.")
+    code = issue_code(db.session, child, staff, utcnow())
+    db.session.commit()
+    click.echo(f"Code: {code} (works once, for 7 days)")
+    click.echo(f"Link: {deep_link(bot_username(app), code)}")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(flows_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(worker)
+    app.cli.add_command(telegram_cli)

@@ -36,6 +36,7 @@ from app.engine import (
     Reply,
     WishesSubmitted,
     advance,
+    choices,
     render,
 )
 from app.engine.feelings import is_sad_news
@@ -44,6 +45,7 @@ from app.engine.sms import sms_cost
 from app.engine.triage import Triage, assess
 from app.extensions import db
 from app.i18n import Catalogs, format_day
+from app.linking import redeem, start_code
 from app.models import (
     ChannelIdentity,
     Child,
@@ -81,6 +83,15 @@ class InboundMessage:
     text: str
     provider_id: str | None = None
     identity_channel: str | None = None
+    # What the provider already decided the message means ("stop", "start", "help": Twilio's
+    # OptOutType), used instead of matching the words.
+    command: str | None = None
+    # The provider has already answered (Twilio replies to STOP itself and blocks ours).
+    silent: bool = False
+    # A photo, sticker, voice note ... that came instead of (or with) words.
+    attachment: str | None = None
+    # The language the sender's app is set to (Telegram), for a sender linked to no child.
+    locale_hint: str | None = None
 
 
 @dataclass
@@ -170,6 +181,17 @@ def child_actions(session: Session, child: Child, locale: str, today: date) -> t
     )
 
 
+def engine_context(session: Session, child: Child, now: datetime) -> Context:
+    """What the engine may know about this child now, in their language."""
+    return Context(
+        now=now,
+        locale=child.locale,
+        variables=child_variables(session, child, child.locale, now),
+        translate=catalogs().translator(child.locale),
+        actions=child_actions(session, child, child.locale, now.date()),
+    )
+
+
 def urgent_concern(triage: Triage) -> ConcernRaised:
     """The urgent concern for what triage found."""
     return ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons)
@@ -193,16 +215,18 @@ class _Conversation:
         self.identity: ChannelIdentity | None = None
         self.child: Child | None = None
         self.effects: list[Effect] = []
+        self.opting_out = False
 
     def record_receipt(self, child: Child | None, sender_index: str | None) -> Message | None:
         """Store the inbound message; None if this provider id was already processed."""
+        attachment = self.inbound.attachment
         message = Message(
             child_id=child.id if child else None,
             direction="in",
             channel=self.inbound.channel,
             provider_id=self.inbound.provider_id,
             sender_index=sender_index,
-            body=self.text,
+            body="\n".join(filter(None, [f"[{attachment}]" if attachment else None, self.text])),
             status="received",
             created_at=self.now,
         )
@@ -289,8 +313,8 @@ class _Conversation:
             AdvocateRequested: lambda e: self.request_advocate(message),
             ActionNotHappened: lambda e: self.action_not_happened(message, e),
             WishesSubmitted: self.submit_wishes,
-            OptedOut: lambda e: self._set_opt_out(True),
-            OptedIn: lambda e: self._set_opt_out(False),
+            OptedOut: lambda e: self._set_opt_out(True, message),
+            OptedIn: lambda e: self._set_opt_out(False, message),
             LocaleChanged: lambda e: setattr(self.child, "locale", e.locale),
         }
         handler = handlers.get(type(effect))
@@ -299,13 +323,32 @@ class _Conversation:
         handler(effect)
         self.outcome.effects.append(effect.as_dict())
 
-    def _set_opt_out(self, opted_out: bool) -> None:
+    def _set_opt_out(self, opted_out: bool, message: Message) -> None:
         assert self.identity is not None
+        if opted_out and not self.identity.opted_out:
+            # Their reviewing officer sees it: a child who stops may still need them.
+            self.add_concern(
+                message,
+                category="opted_out",
+                detail=f"The child sent STOP on {self.identity.channel}: nothing will be sent to them "
+                "there until they send START.",
+            )
+        if opted_out:
+            # Nothing queued before STOP goes out after it (nor after a later START); only the
+            # reply to this STOP is sent.
+            self.opting_out = True
+            pending = select(OutboxMessage).where(
+                OutboxMessage.identity_id == self.identity.id, OutboxMessage.status == "pending"
+            )
+            for row in self.session.scalars(pending):
+                row.status, row.message.status = "cancelled", "cancelled"
         self.identity.opted_out = opted_out
         self.identity.opted_out_at = self.now if opted_out else None
 
     def send(self, replies: list[Reply], variables: dict[str, str | None], locale: str) -> None:
         """Render replies in the child's language and record them (and outbox rows if not inline)."""
+        if self.inbound.silent:
+            return
         translate = catalogs().translator(locale)
         for reply in replies:
             text = render(reply, translate, variables)
@@ -322,8 +365,15 @@ class _Conversation:
             )
             self.session.add(message)
             if not self.inline:
+                buttons = choices(reply, translate, variables) if self.inbound.channel == "telegram" else []
                 self.session.add(
-                    OutboxMessage(message=message, identity_id=self.identity.id if self.identity else None)
+                    OutboxMessage(
+                        message=message,
+                        identity_id=self.identity.id if self.identity else None,
+                        address=None if self.identity else self.inbound.sender,
+                        buttons=[list(b) for b in buttons] or None,
+                        confirms_opt_out=self.opting_out,
+                    )
                 )
             self.outcome.replies.append(text)
 
@@ -369,24 +419,28 @@ def _handle(conv: _Conversation) -> Outcome:
 
     state_row = conv.load_state(child)
     lib = library()
+    said = conv.text  # what the engine sees: the words, or the command the provider recognised
+    if inbound.command:
+        said = inbound.command
+    elif identity_channel == "telegram" and start_code(conv.text)[0]:
+        # Telegram's /start from a linked chat: back on after STOP, else the menu.
+        said = "start" if identity.opted_out else "menu"
     triage = assess(conv.text, conv.previous_text(child, message.id), book=lib.safeguarding)
     if triage.urgent:
         conv.raise_urgent(message, triage)
-    variables = child_variables(session, child, child.locale, conv.now)
-    context = Context(
-        now=conv.now,
-        locale=child.locale,
-        variables=variables,
-        translate=catalogs().translator(child.locale),
-        actions=child_actions(session, child, child.locale, conv.now.date()),
-    )
-    if identity.opted_out and recognise_command(lib, conv.text, context) != "start":
+    context = engine_context(session, child, conv.now)
+    variables = dict(context.variables)
+    if identity.opted_out and recognise_command(lib, said, context) != "start":
         # Opted out: keep the message (staff see it, and any urgent concern stands) but send
         # nothing until START.
         return conv.outcome
     if triage.urgent:
         # The safety reply alone; the child keeps their place and can carry on afterwards.
         conv.send([_system_reply("safety_urgent")], variables, child.locale)
+        return conv.outcome
+    if inbound.attachment and not conv.text.strip():
+        # Kept for staff to see that something came; the child is asked for words.
+        conv.send([_system_reply("words_only")], variables, child.locale)
         return conv.outcome
     if is_sad_news(conv.text):
         # A kind reply first; the words reach staff and the child keeps their place.
@@ -398,7 +452,7 @@ def _handle(conv: _Conversation) -> Outcome:
         return conv.outcome
 
     try:
-        step = advance(lib, state_row.data, Inbound(text=conv.text), context)
+        step = advance(lib, state_row.data, Inbound(text=said), context)
     except FlowRuntimeError:
         log.exception("flow error for child %s; state reset, message kept", child.id)
         state_row.data = new_state()
@@ -433,15 +487,45 @@ def _handle(conv: _Conversation) -> Outcome:
 
 
 def _handle_unknown(conv: _Conversation, identity_channel: str, address: str | None) -> Outcome:
-    """A sender linked to no child: keep the message, reply with nothing about anyone."""
+    """A sender linked to no child: keep the message, reply with nothing about anyone.
+
+    A Telegram chat may link itself with ``/start CODE`` (a one-time code from staff).
+    """
     sender_index = blind_index(f"{identity_channel}:{address or conv.inbound.sender}")
     message = conv.record_receipt(None, sender_index)
     if message is None:
         conv.outcome.duplicate = True
         return conv.outcome
+    hint = conv.inbound.locale_hint
+    locale = hint if hint in catalogs().locales else "en"
+    is_start, code = start_code(conv.text) if identity_channel == "telegram" else (False, None)
+    if code and address:
+        redeemed = redeem(conv.session, identity_channel, address, code, conv.now)
+        if redeemed.identity is not None:
+            return _linked(conv, message, redeemed.identity)
+        key = "link_failed" if redeemed.outcome == "failed" else "link_too_many"
+        conv.send([_system_reply(key)], {}, locale)
+        return conv.outcome
     triage = assess(conv.text, book=library().safeguarding)
     if triage.urgent:
         # Kept for an administrator to see; the reply promises nothing beyond the emergency numbers.
         conv.raise_urgent(message, triage)
-    conv.send([_system_reply("unknown_sender")], {}, "en")
+    key = "unknown_chat" if identity_channel == "telegram" else "unknown_sender"
+    conv.send([_system_reply(key)], {}, locale)
+    return conv.outcome
+
+
+def _linked(conv: _Conversation, message: Message, identity: ChannelIdentity) -> Outcome:
+    """A chat was just linked by its code: say so, then show the child the menu."""
+    conv.session.flush()
+    conv.identity, conv.child = identity, identity.child
+    child = identity.child
+    message.child_id, message.sender_index = child.id, None
+    conv.outcome.child_id = child.id
+    state_row = conv.load_state(child)
+    context = engine_context(conv.session, child, conv.now)
+    variables = dict(context.variables)
+    step = advance(library(), state_row.data, Inbound(text="menu"), context)
+    state_row.data = step.state
+    conv.send([_system_reply("link_ok"), *step.replies], variables, child.locale)
     return conv.outcome

@@ -132,7 +132,7 @@ def deliver_due(
         try:
             if sender is None or identity is None:
                 raise DeliveryError(f"no way to send on {row.message.channel!r} to this child")
-            if identity.opted_out:
+            if identity.opted_out and not row.confirms_opt_out:
                 raise DeliveryError("the child has opted out (STOP); held until they text START")
             provider_id = sender(row, identity)
         except DeliveryError as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.cli import demo_cli, flows_cli, keys_cli
+from app.cli import demo_cli, flows_cli, keys_cli, telegram_cli
 from app.engine.effects import EFFECT_KINDS
 from app.engine.nodes import REGISTRY
 
@@ -22,7 +22,7 @@ def test_every_setting_read_from_the_environment_is_documented() -> None:
 
 
 def test_every_cli_command_is_documented() -> None:
-    for group in (flows_cli, demo_cli, keys_cli):
+    for group in (flows_cli, demo_cli, keys_cli, telegram_cli):
         for command in group.commands:
             assert f"{group.name} {command}" in DOCS, (
                 f"`flask --app app {group.name} {command}` is undocumented"

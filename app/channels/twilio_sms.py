@@ -59,6 +59,11 @@ def twiml(replies: list[str]) -> Response:
     return Response(str(response), mimetype="application/xml")
 
 
+# Twilio's own opt-out handling names what a keyword meant (``OptOutType``). For STOP it has
+# already answered the child and blocks anything more we send, so we reply with nothing.
+OPT_OUT_TYPES = {"STOP": "stop", "START": "start", "HELP": "help"}
+
+
 @bp.post("/sms")
 def inbound() -> Response:
     """An SMS from a child: handled once per MessageSid; the replies are TwiML <Message>s."""
@@ -66,8 +71,16 @@ def inbound() -> Response:
     sender, sid = request.form.get("From", ""), request.form.get("MessageSid", "")
     if not sender or not sid:
         abort(400, "From and MessageSid are required")
+    command = OPT_OUT_TYPES.get(request.form.get("OptOutType", "").strip().upper())
     outcome = handle(
-        InboundMessage(channel="sms", sender=sender, text=request.form.get("Body", ""), provider_id=sid)
+        InboundMessage(
+            channel="sms",
+            sender=sender,
+            text=request.form.get("Body", ""),
+            provider_id=sid,
+            command=command,
+            silent=command == "stop",
+        )
     )
     return twiml([] if outcome.duplicate else outcome.replies)
 

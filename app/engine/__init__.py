@@ -40,6 +40,7 @@ from app.engine.runtime import (
     Reply,
     Step,
     advance,
+    choices,
     render,
 )
 
@@ -66,5 +67,6 @@ __all__ = [
     "load_flow_file",
     "load_library",
     "parse_flow",
+    "choices",
     "render",
 ]

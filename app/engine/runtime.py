@@ -136,19 +136,51 @@ def _copy_state(state: Mapping[str, Any]) -> dict[str, Any]:
     return copied
 
 
-def render(reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]) -> str:
-    """The text of a reply in the locale ``translate`` serves, with variables, rows and options."""
+def _values(reply: Reply, variables: Mapping[str, str | None]) -> dict[str, str]:
     values = {k: v for k, v in variables.items() if v}
     values.update(dict(reply.params))
-    lines = [fill(translate(reply.context, reply.msgid), values)]
-    for number, (context, msgid, params, value, value_context) in enumerate(reply.rows, 1):
+    return values
+
+
+def _rows(reply: Reply, translate: Callable[[str, str], str], values: Mapping[str, str]) -> list[str]:
+    rows = []
+    for context, msgid, params, value, value_context in reply.rows:
         row = fill(translate(context, msgid), {**values, **dict(params)})
         value = fill(translate(value_context, value), values) if value_context else value
-        row = f"{row}: {value}" if value else row
+        rows.append(f"{row}: {value}" if value else row)
+    return rows
+
+
+def render(reply: Reply, translate: Callable[[str, str], str], variables: Mapping[str, str | None]) -> str:
+    """The text of a reply in the locale ``translate`` serves, with variables, rows and options."""
+    values = _values(reply, variables)
+    lines = [fill(translate(reply.context, reply.msgid), values)]
+    for number, row in enumerate(_rows(reply, translate, values), 1):
         lines.append(f"{number} {row}" if reply.numbered else row)
-    for number, (context, label) in enumerate(reply.options, 1):
-        lines.append(f"{number} {fill(translate(context, label), values)}")
+    for number, label in choices(reply, translate, variables, rows=False):
+        lines.append(f"{number} {label}")
     return "\n".join(lines)
+
+
+def choices(
+    reply: Reply,
+    translate: Callable[[str, str], str],
+    variables: Mapping[str, str | None],
+    rows: bool = True,
+) -> list[tuple[str, str]]:
+    """The numbered choices a reply offers, as (number, label): options, or numbered rows.
+
+    Channels with buttons (Telegram) show these as buttons; pressing one sends its number.
+    """
+    values = _values(reply, variables)
+    if reply.options:
+        return [
+            (str(number), fill(translate(context, label), values))
+            for number, (context, label) in enumerate(reply.options, 1)
+        ]
+    if rows and reply.numbered:
+        return [(str(number), row) for number, row in enumerate(_rows(reply, translate, values), 1)]
+    return []
 
 
 class Run:

@@ -74,6 +74,9 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), unique=True)
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identity.id"), nullable=True)
+    # Where to send when the recipient is linked to no child (a chat that has not linked yet).
+    address: Mapped[str | None] = mapped_column(Encrypted(), nullable=True)
+    # pending, sent, dead (kept failing: staff can retry) or cancelled (the child sent STOP first)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -81,6 +84,8 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # Choices to show as buttons where the channel has them: [["1", "label"], ...].
     buttons: Mapped[list[list[str]] | None] = mapped_column(Encrypted("json"), nullable=True)
+    # The reply to STOP itself: the one message sent to a child who has just opted out.
+    confirms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[Message] = relationship()

@@ -69,11 +69,15 @@ def upgrade():
 
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.add_column(sa.Column('buttons', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('address', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('confirms_opt_out', sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 
 def downgrade():
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.drop_column('confirms_opt_out')
+        batch_op.drop_column('address')
         batch_op.drop_column('buttons')
 
     with op.batch_alter_table('conversation_state', schema=None) as batch_op:

@@ -194,22 +194,26 @@ def test_nothing_reaches_a_child_between_stop_and_start_and_new_messages_flow_af
     def text(words: str) -> list[str]:
         return handle(InboundMessage(channel="sms", sender=JORDAN, text=words), inline=False).replies
 
-    assert text("who is my iro")  # queued, not yet delivered
-    text("STOP")
+    earlier = text("who is my iro")  # queued, not yet delivered
+    assert earlier
+    confirmation = text("STOP")
     assert identity(JORDAN).opted_out
     assert text("HELP") == []  # an opted-out child gets nothing back, not even help
     now = utcnow()
     for minutes in (0, 1, 2, 5):
         deliver_due(db.session, senders(sms_app), now=now + timedelta(minutes=minutes))
-    # Not sent, not even tried (so Twilio never sees a send to an unsubscribed number), not lost.
-    assert fake.requests == 0 and fake.messages == []
-    assert all(r.status == "pending" and r.message.status == "queued" for r in rows())
+    # Only the reply to STOP itself goes out; what was queued before it is cancelled, never sent.
+    assert [m["Body"] for m in fake.messages] == confirmation
+    assert sorted({r.status for r in rows()}) == ["cancelled", "sent"]
+    assert all(r.message.status == "cancelled" for r in rows() if r.status == "cancelled")
+    assert {r.message.body for r in rows() if r.status == "cancelled"} == set(earlier)
 
     welcome = text("START")
     assert welcome and not identity(JORDAN).opted_out
     deliver_due(db.session, senders(sms_app), now=now + timedelta(minutes=5))
     delivered = [m["Body"] for m in fake.messages]
     assert all(reply in delivered for reply in welcome)
+    assert not any(reply in delivered for reply in earlier), "nothing from before STOP arrives after START"
     assert text("who is my iro")  # and the conversation carries on as before
     before = len(fake.messages)
     deliver_due(db.session, senders(sms_app), now=now + timedelta(minutes=5))

@@ -139,3 +139,27 @@ def test_the_same_message_sid_arriving_twice_at_once_is_processed_once(sms: Flas
         thread.join()
     assert sorted(len(a) > 0 for a in answers) == [False, True]
     assert inbound_count() == 1
+
+
+def test_stop_as_twilio_reports_it_opts_out_with_an_empty_reply(sms: FlaskClient) -> None:
+    from app.models import ChannelIdentity, Concern
+
+    # Twilio's opt-out handling recognised the keyword, answered the child itself, and will block
+    # anything we send: our TwiML must be empty, and the child is opted out here too.
+    response = post(sms, {**form("OPTOUT", sid="SM-stop"), "OptOutType": "STOP"})
+    assert response.status_code == 200 and messages_in(response.data) == []
+    assert ChannelIdentity.find(db.session, "sms", "+447700900001").opted_out
+    assert db.session.scalar(select(Concern.category)) == "opted_out"  # the IRO sees it
+    quiet = post(sms, form("who is my iro", sid="SM-after"))
+    assert messages_in(quiet.data) == [], "nothing is sent to an opted-out child"
+    back = post(sms, {**form("YES", sid="SM-start"), "OptOutType": "START"})
+    assert any("Welcome back" in m for m in messages_in(back.data))
+    assert not ChannelIdentity.find(db.session, "sms", "+447700900001").opted_out
+    again = post(sms, form("who is my iro", sid="SM-again"))
+    assert any("Priya Shah" in m for m in messages_in(again.data))
+
+
+def test_help_is_answered_with_the_emergency_line(sms: FlaskClient) -> None:
+    response = post(sms, {**form("INFO", sid="SM-help"), "OptOutType": "HELP"})
+    (reply,) = messages_in(response.data)
+    assert "999" in reply and "STOP" in reply

@@ -104,7 +104,34 @@ def test_an_opted_out_child_who_is_at_risk_is_still_flagged_but_sent_nothing(dem
     outcome = handle(sms("i want to die"))
     assert outcome.replies == []
     assert outcome.effects[0]["urgent"] is True
-    assert count(Concern) == 1
+    concerns = db.session.scalars(select(Concern).order_by(Concern.id)).all()
+    assert [(c.category, c.urgent) for c in concerns][1][1] is True
+    assert len(concerns) == 2
+
+
+def test_stop_tells_the_reviewing_officer_once_and_start_turns_messages_back_on(demo: Flask) -> None:
+    from app.models import ChannelIdentity
+
+    handle(sms("STOP"))
+    handle(sms("STOP"))
+    identity = ChannelIdentity.find(db.session, "sms", JORDAN)
+    assert identity.opted_out and identity.opted_out_at is not None
+    notices = db.session.scalars(select(Concern).where(Concern.category == "opted_out")).all()
+    assert len(notices) == 1 and "STOP" in notices[0].detail and notices[0].route == "iro"
+    outcome = handle(sms("START"))
+    assert any("Welcome back" in reply for reply in outcome.replies)
+    db.session.refresh(identity)
+    assert not identity.opted_out
+
+
+def test_a_stop_the_provider_already_answered_opts_out_without_a_reply(demo: Flask) -> None:
+    from app.models import ChannelIdentity
+
+    # Twilio's own opt-out handling: it recognised "REVOKE" as STOP and replied itself.
+    outcome = handle(InboundMessage(channel="sms", sender=JORDAN, text="REVOKE", command="stop", silent=True))
+    assert outcome.replies == [] and [e["kind"] for e in outcome.effects] == ["opted_out"]
+    assert ChannelIdentity.find(db.session, "sms", JORDAN).opted_out
+    assert count(Message) == 1, "only the child's message is recorded; no reply was sent"
 
 
 def test_replies_for_a_channel_that_cannot_answer_inline_go_to_the_outbox(demo: Flask) -> None:
