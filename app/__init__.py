@@ -51,13 +51,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["reviewline.library"] = load_library(flows_dir, root=flows_dir.parent)
     app.extensions["reviewline.catalogs"] = Catalogs(locales_dir)
 
+    from app.auth import csrf, init_auth
     from app.channels import twilio_sms
     from app.cli import register_cli
+    from app.inbox import bp as inbox_bp
     from app.simulator import bp as simulator_bp
 
     app.register_blueprint(simulator_bp)
     app.register_blueprint(twilio_sms.bp)
     app.register_blueprint(telegram.bp)
+    # Providers sign their webhooks (checked in each adapter); the simulator is development-only.
+    for exempt in (twilio_sms.bp, telegram.bp, simulator_bp):
+        csrf.exempt(exempt)
+    init_auth(app)
+    app.register_blueprint(inbox_bp)
     register_cli(app)
 
     @app.get("/healthz")

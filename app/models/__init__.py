@@ -2,14 +2,23 @@
 
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
-from app.models.messaging import Concern, ConversationState, Message, OutboxMessage, ReminderSent
+from app.models.messaging import (
+    Concern,
+    ConversationState,
+    Message,
+    OutboxMessage,
+    ReminderSent,
+    StaffNote,
+)
 from app.models.people import (
     Authority,
+    CannedReply,
     ChannelIdentity,
     Child,
     IroAssignment,
     LinkAttempt,
     LinkCode,
+    LoginAttempt,
     StaffUser,
 )
 from app.models.reviews import Review, ReviewAction, WishesSubmission
@@ -17,6 +26,7 @@ from app.models.reviews import Review, ReviewAction, WishesSubmission
 __all__ = [
     "AuditEvent",
     "Authority",
+    "CannedReply",
     "Base",
     "ChannelIdentity",
     "Child",
@@ -25,11 +35,13 @@ __all__ = [
     "IroAssignment",
     "LinkAttempt",
     "LinkCode",
+    "LoginAttempt",
     "Message",
     "OutboxMessage",
     "ReminderSent",
     "Review",
     "ReviewAction",
+    "StaffNote",
     "StaffUser",
     "WishesSubmission",
     "utcnow",

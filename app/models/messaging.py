@@ -43,6 +43,8 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(20), default="received")
     encoding: Mapped[str | None] = mapped_column(String(10), nullable=True)
     segments: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Who wrote an outbound message (a staff reply); None for the service's own replies.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -61,9 +63,25 @@ class Concern(Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
     detail: Mapped[str | None] = mapped_column(Encrypted(), nullable=True)
+    # Who is dealing with it: None means the child's IRO (or the manager, by route).
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[Message | None] = relationship()
+
+
+class StaffNote(Base):
+    """A private note on a child's thread: staff only, never sent to the child."""
+
+    __tablename__ = "staff_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    body: Mapped[str] = mapped_column(Encrypted())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OutboxMessage(Base):

@@ -59,9 +59,63 @@ class StaffUser(Base):
     # How children reach this person, e.g. a work mobile; shown to their children only.
     contact_phone: Mapped[str] = mapped_column(String(40), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Two-factor sign-in with an authenticator app (TOTP); required for managers and admins.
+    totp_secret: Mapped[str | None] = mapped_column(Encrypted(), nullable=True)
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last time step a TOTP code was accepted for, so a code cannot be replayed.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     authority: Mapped[Authority] = relationship()
+
+    # Flask-Login's user interface.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_manager(self) -> bool:
+        """Managers and admins see every child of their authority."""
+        return self.role in ("iro_manager", "admin")
+
+    @property
+    def needs_two_factor(self) -> bool:
+        return self.role in ("iro_manager", "admin")
+
+
+class LoginAttempt(Base):
+    """A sign-in attempt, by a keyed hash of the email and the client address: for throttling."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_index: Mapped[str] = mapped_column(String(64), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="", index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CannedReply(Base):
+    """A reply staff can pick and edit before sending (the authority's own wording)."""
+
+    __tablename__ = "canned_reply"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"), index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(String(640))
 
 
 class Child(Base):
