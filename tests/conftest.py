@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from flask import Flask
+from flask import Flask, g
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
@@ -53,6 +53,14 @@ def make_app(database_url: str, tmp_path: Path, **overrides: object) -> Flask:
     }
     flask_app = create_app(config)
     flask_app.instance_path = str(tmp_path / "instance")
+
+    @flask_app.before_request
+    def _fresh_request_globals() -> None:
+        # Tests keep one app context pushed, so `g` would outlive a request (unlike in a real
+        # server): forget the signed-in user and CSRF token cached there by the last request.
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+
     return flask_app
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pyotp
 import segno
-from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
@@ -78,9 +78,15 @@ def _record(email_index: str, succeeded: bool) -> None:
     db.session.commit()
 
 
+def _new_session() -> None:
+    """Drop everything from the old session (no fixation), its CSRF token included."""
+    session.clear()
+    g.pop("csrf_token", None)  # Flask-WTF caches the token for the request; it belonged to the old session
+
+
 def _finish(staff: StaffUser) -> Response:
     """Sign in for real: a fresh session (no fixation), audited."""
-    session.clear()
+    _new_session()
     login_user(staff)
     staff.last_login_at = utcnow()
     audit(db.session, staff, "signed in")
@@ -139,7 +145,7 @@ def login() -> str | Response | tuple[str, int]:
             form.form_errors.append("That email and password do not match an account.")
             return render_template("auth/login.html", form=form), 401
         _record(email_index, True)
-        session.clear()
+        _new_session()
         if staff.totp_enabled:
             session[PENDING] = staff.id
             return redirect(url_for("auth.code"))
@@ -178,7 +184,7 @@ def setup() -> str | Response | tuple[str, int]:
         return redirect(url_for("auth.login"))
     if staff.totp_enabled:
         return redirect(url_for("auth.account"))
-    if not staff.totp_secret or request.method == "GET":
+    if not staff.totp_secret:
         staff.totp_secret = pyotp.random_base32()
         db.session.commit()
     form = CodeForm()
@@ -218,7 +224,7 @@ def logout() -> Response:
         audit(db.session, current_user, "signed out")
         db.session.commit()
     logout_user()
-    session.clear()
+    _new_session()
     return redirect(url_for("auth.login"))
 
 
