@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 	@echo ""
 	@echo "Reviewline is starting on http://$(HOST):$(PORT)"
 	@echo "  Simulator (chat as a demo child): http://$(HOST):$(PORT)/simulator"
-	@echo "  Staff inbox:                      http://$(HOST):$(PORT)/inbox (not built yet: see the issues)"
+	@echo "  Staff inbox:                      http://$(HOST):$(PORT)/login"
 	@echo "  Health check:                     http://$(HOST):$(PORT)/healthz"
 	@echo ""
 	$(FLASK) run --host $(HOST) --port $(PORT)
