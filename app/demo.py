@@ -14,6 +14,7 @@ from werkzeug.security import generate_password_hash
 
 from app.models import (
     Authority,
+    CannedReply,
     ChannelIdentity,
     Child,
     IroAssignment,
@@ -51,6 +52,26 @@ STAFF = [
         "phone": "",
     },
     {"email": "alex.morgan@demo.invalid", "name": "Alex Morgan", "role": "admin", "phone": ""},
+]
+
+# Saved replies staff can pick in a thread (and edit) before sending: plain, kind, honest, GSM-7.
+# They promise only what the member of staff who picks one can do.
+CANNED_REPLIES = [
+    (
+        "Thank you, I have read it",
+        "Thank you for your message. I have read it and I will reply to you properly soon. "
+        "If you are in danger now, call 999.",
+    ),
+    (
+        "I will call you this week",
+        "Thank you for your message. I will call you this week to talk about it. "
+        "If there is a time that is not good for you, text me back.",
+    ),
+    (
+        "I need to tell your social worker",
+        "Thank you for telling me. I need to talk to your social worker about this, "
+        "so we can work out what to do. I will tell you what happens next.",
+    ),
 ]
 
 CHILDREN = [
@@ -141,6 +162,12 @@ def load_demo(session: Session, today: date | None = None) -> bool:
             created = True
         staff[person["email"]] = user
     session.flush()
+
+    titles = set(session.scalars(select(CannedReply.title).where(CannedReply.authority_id == authority.id)))
+    for title, body in CANNED_REPLIES:
+        if title not in titles:
+            session.add(CannedReply(authority_id=authority.id, title=title, body=body))
+            created = True
 
     for spec in CHILDREN:
         if ChannelIdentity.find(session, "sms", spec["phone"]):
