@@ -64,15 +64,22 @@ def audit(
     )
 
 
-def child_for_staff(session: Session, staff: StaffUser, child_id: int, purpose: str) -> Child:
-    """The child, if this member of staff may see them (else 404); the read is audited."""
+def child_for_staff(
+    session: Session, staff: StaffUser, child_id: int, purpose: str, *, audit_read: bool = True
+) -> Child:
+    """The child, if this member of staff may see them (else 404); the read is audited.
+
+    ``audit_read=False`` is for a caller that audits the read itself once it knows whether
+    anything was shown (a page polling for new messages); a refusal is always audited.
+    """
     if not may_see(session, staff, child_id):
         audit(session, staff, "denied", child_id, f"{purpose} {request.path}" if request else purpose)
         session.commit()
         abort(404)
     child = session.get(Child, child_id)
     assert child is not None
-    audit(session, staff, f"viewed {purpose}", child_id, request.path if request else "")
+    if audit_read:
+        audit(session, staff, f"viewed {purpose}", child_id, request.path if request else "")
     return child
 
 

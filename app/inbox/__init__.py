@@ -17,4 +17,4 @@ bp = Blueprint("inbox", __name__, url_prefix="/inbox", template_folder="template
 staff_error_pages(bp)
 
 # Views register themselves on ``bp``.
-from app.inbox import caseload  # noqa: E402, F401
+from app.inbox import caseload, children, reviews, threads  # noqa: E402, F401

@@ -303,9 +303,12 @@ def thread(child_id: int) -> tuple[str, int]:
 @roles_required(*CHILD_DATA_ROLES)
 def thread_messages(child_id: int) -> Response:
     """Messages newer than ``after`` (a message id), as JSON, for the page to add without a reload."""
-    child = child_for_staff(db.session, current_user, child_id, "new messages")
+    # Polled every few seconds: audited only when it shows something new, not for every empty poll.
+    child = child_for_staff(db.session, current_user, child_id, "new messages", audit_read=False)
     after = request.args.get("after", default=0, type=int)
     items = _messages(child, after=after)
+    if items:
+        audit(db.session, current_user, "viewed new messages", child.id, f"{len(items)} after {after}")
     db.session.commit()
     response = jsonify([item.as_json() for item in items])
     response.headers["Cache-Control"] = "no-store"

@@ -14,6 +14,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from flask import Flask
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -55,13 +56,19 @@ def start_live_server(tmp_dir: Path) -> tuple[str, Callable[[], None]]:
     Returns the base URL (``http://127.0.0.1:PORT``) and a function that stops the server and
     closes its database connections.
     """
+    url, _, stop = start_live_app(tmp_dir)
+    return url, stop
+
+
+def start_live_app(tmp_dir: Path, **overrides: object) -> tuple[str, Flask, Callable[[], None]]:
+    """As ``start_live_server``, with settings overridden and the app returned for checks."""
     from flask_migrate import upgrade
 
     from app.demo import load_demo
     from app.extensions import db
 
     tmp_dir = Path(tmp_dir)
-    app = make_app(f"sqlite:///{tmp_dir / 'browser.db'}", tmp_dir)
+    app = make_app(f"sqlite:///{tmp_dir / 'browser.db'}", tmp_dir, **overrides)
     # The demo staff's passwords are never used here; hashing them properly takes half a second.
     with app.app_context(), mock.patch("app.demo.generate_password_hash", _cheap_password_hash):
         upgrade()
@@ -86,7 +93,7 @@ def start_live_server(tmp_dir: Path) -> tuple[str, Callable[[], None]]:
             db.session.remove()
             db.engine.dispose()
 
-    return f"http://127.0.0.1:{server.server_port}", stop
+    return f"http://127.0.0.1:{server.server_port}", app, stop
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
