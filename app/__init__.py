@@ -54,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.auth import csrf, init_auth
     from app.channels import twilio_sms
     from app.cli import register_cli
+    from app.editor import bp as editor_bp
     from app.inbox import bp as inbox_bp
     from app.simulator import bp as simulator_bp
 
@@ -65,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         csrf.exempt(exempt)
     init_auth(app)
     app.register_blueprint(inbox_bp)
+    app.register_blueprint(editor_bp)
     register_cli(app)
 
     @app.get("/healthz")

@@ -92,7 +92,7 @@ def _finish(staff: StaffUser) -> Response:
     audit(db.session, staff, "signed in")
     db.session.commit()
     if staff.role == "participation_worker":
-        return redirect(url_for("auth.account"))
+        return redirect(url_for("editor.flows"))
     return redirect(url_for("inbox.caseload"))
 
 

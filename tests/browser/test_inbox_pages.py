@@ -148,3 +148,26 @@ def test_the_staff_pages_have_no_serious_accessibility_problems(page: Page, inbo
     page.goto(f"{url}/inbox/children/{child_id}/reviews/{review_id}")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     assert serious_violations(page) == [], "review workspace"
+
+
+def test_the_flows_and_settings_pages_have_no_serious_accessibility_problems(
+    page: Page, inbox: tuple[str, Flask]
+) -> None:
+    url, _ = inbox
+    page.goto(f"{url}/login")
+    page.get_by_label("Email").fill("sam.patel@demo.invalid")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1, name="Flows")).to_be_visible()
+    assert serious_violations(page) == [], "flows"
+    page.goto(f"{url}/flows/settings")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Settings")
+    assert serious_violations(page) == [], "settings"
+    page.get_by_label("Out-of-hours phone").fill("12345")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("alert")).to_contain_text("Enter a UK phone number")
+    assert serious_violations(page) == [], "settings with errors"
+    page.get_by_label("A message a child might send").fill("i want to kill myself")
+    page.get_by_role("button", name="Check this message").click()
+    expect(page.locator("#verdict")).to_contain_text("Urgent")
+    assert serious_violations(page) == [], "settings with a triage verdict"

@@ -94,7 +94,7 @@ def test_an_iro_may_turn_on_two_factor(client: FlaskClient) -> None:
 
 def test_a_participation_worker_signs_in_but_cannot_open_the_inbox(client: FlaskClient) -> None:
     response = sign_in(client, SAM)
-    assert response.location.endswith("/account")
+    assert response.location.endswith("/flows")
     assert client.get("/inbox/").status_code == 403
     assert client.get("/inbox/urgent").status_code == 403
     assert client.get("/inbox/audit").status_code == 403
