@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.engine.sms import SmsCost, sms_cost
@@ -100,3 +100,13 @@ def queue_messages(session: Session, items: Sequence[Outgoing], now: datetime) -
         [{**_outbox_row(item, now), "message_id": id_} for item, id_ in zip(items, ids, strict=True)],
     )
     return ids
+
+
+def reply_channel(session: Session, child_id: int) -> ChannelIdentity | None:
+    """Where a message to the child goes: their most recently linked channel that is not opted out."""
+    return session.scalar(
+        select(ChannelIdentity)
+        .where(ChannelIdentity.child_id == child_id, ChannelIdentity.opted_out.is_(False))
+        .order_by(ChannelIdentity.linked_at.desc(), ChannelIdentity.id.desc())
+        .limit(1)
+    )

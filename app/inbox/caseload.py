@@ -14,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.access import audit, roles_required, visible_children
+from app.access import CHILD_DATA_ROLES, audit, roles_required, visible_children
 from app.extensions import db
 from app.inbox import bp
 from app.models import (
@@ -31,7 +31,6 @@ from app.models import (
     utcnow,
 )
 
-CHILD_DATA_ROLES = ("iro", "iro_manager", "admin")
 SORTS = {
     "attention": "Needs attention first",
     "review": "Next review (soonest first)",
@@ -194,17 +193,23 @@ def caseload() -> str:
     )
 
 
+def open_urgent(session: Session, staff: StaffUser) -> list[tuple[Concern, str]]:
+    """Open urgent (safeguarding) concerns this member of staff may see, newest first, with names."""
+    ids = visible_children(staff).with_only_columns(Child.id).scalar_subquery()
+    rows = session.execute(
+        select(Concern, Child.first_name)
+        .join(Child, Child.id == Concern.child_id)
+        .where(Concern.child_id.in_(ids), Concern.urgent.is_(True), Concern.status == "open")
+        .order_by(Concern.created_at.desc(), Concern.id.desc())
+    ).all()
+    return [(concern, name) for concern, name in rows]
+
+
 @bp.get("/urgent")
 @roles_required(*CHILD_DATA_ROLES)
 def urgent() -> str:
     """Open urgent (safeguarding) concerns: authority-wide for managers, own children for IROs."""
-    ids = visible_children(current_user).with_only_columns(Child.id).scalar_subquery()
-    concerns = db.session.execute(
-        select(Concern, Child.first_name)
-        .join(Child, Child.id == Concern.child_id)
-        .where(Concern.child_id.in_(ids), Concern.urgent.is_(True), Concern.status == "open")
-        .order_by(Concern.created_at.desc())
-    ).all()
+    concerns = open_urgent(db.session, current_user)
     audit(db.session, current_user, "viewed urgent queue", detail=f"{len(concerns)} concerns")
     db.session.commit()
     return render_template("inbox/urgent.html", concerns=concerns)

@@ -25,7 +25,7 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from app.access import audit, child_for_staff, roles_required
+from app.access import CHILD_DATA_ROLES, audit, child_for_staff, roles_required
 from app.auth import qr_svg
 from app.channels import telegram
 from app.conversations import catalogs, library
@@ -45,12 +45,11 @@ from app.models import (
     utcnow,
 )
 from app.office_hours import local_now
-from app.outbound import queue_message
+from app.outbound import queue_message, reply_channel
 from app.phones import display_phone, normalise_phone
 from app.reminders import QUIET_UNTIL, is_quiet, local_time, time_zone
 from app.review_schedule import Proposal, date_notes, early_review_problem, propose_next, timetable
 
-CHILD_DATA_ROLES = ("iro", "iro_manager", "admin")
 LOCALES = [SelectChoice("en", "English"), SelectChoice("cy", "Cymraeg (Welsh)")]
 DEFAULT_TIME_ZONE = "Europe/London"
 IN_USE = "That number is already in use. Check it, or ask a manager."
@@ -305,10 +304,9 @@ def _ready_for_reply_one(child: Child, now: datetime) -> None:
 
 def _introduce(child: Child, now: datetime) -> str:
     """Queue the introduction on the child's newest channel that has not opted out; says what happened."""
-    reachable = [i for i in child.identities if not i.opted_out]
-    if not reachable:
+    identity = reply_channel(db.session, child.id)
+    if identity is None:
         return "not sent: no channel" if not child.identities else "not sent: opted out"
-    identity = max(reachable, key=lambda i: (i.linked_at, i.id))
     message = queue_message(db.session, child.id, identity, _introduction_text(child), now)
     db.session.flush()
     when = _send_after(child, now)

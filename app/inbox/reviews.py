@@ -24,7 +24,7 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from app.access import audit, child_for_staff, roles_required
+from app.access import CHILD_DATA_ROLES, audit, child_for_staff, roles_required
 from app.conversations import library
 from app.extensions import db
 from app.inbox import bp
@@ -37,9 +37,8 @@ from app.models import (
     WishesSubmission,
     utcnow,
 )
-from app.outbound import queue_message
+from app.outbound import queue_message, reply_channel
 
-CHILD_DATA_ROLES = ("iro", "iro_manager", "admin")
 STATUS_LABELS = {
     "agreed": "Agreed, not done yet",
     "awaiting_manager": "Waiting for a manager to agree",
@@ -205,12 +204,7 @@ def submissions(child: Child, review: Review, mark_seen: bool) -> list[Submissio
 
 def update_channel(child: Child) -> ChannelIdentity | None:
     """The child's most recently linked channel that is not opted out, if any."""
-    return db.session.scalar(
-        select(ChannelIdentity)
-        .where(ChannelIdentity.child_id == child.id, ChannelIdentity.opted_out.is_(False))
-        .order_by(ChannelIdentity.linked_at.desc(), ChannelIdentity.id.desc())
-        .limit(1)
-    )
+    return reply_channel(db.session, child.id)
 
 
 def _edit_form(action: ReviewAction, formdata: Any = None) -> ActionForm:

@@ -20,10 +20,11 @@ from werkzeug.wrappers import Response
 from wtforms import IntegerField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from app.access import audit, child_for_staff, may_see, roles_required, visible_children
+from app.access import CHILD_DATA_ROLES, audit, child_for_staff, may_see, roles_required
 from app.delivery import retry_dead
 from app.extensions import db
 from app.inbox import bp
+from app.inbox.caseload import open_urgent
 from app.models import (
     CannedReply,
     ChannelIdentity,
@@ -36,9 +37,8 @@ from app.models import (
     StaffUser,
     utcnow,
 )
-from app.outbound import queue_message
+from app.outbound import queue_message, reply_channel
 
-CHILD_DATA_ROLES = ("iro", "iro_manager", "admin")
 MAX_REPLY = 640  # four SMS segments in GSM-7; a longer text is hard to read on a phone
 MAX_NOTE = 4000
 ASSIGNABLE_ROLES = ("iro", "iro_manager")
@@ -192,12 +192,7 @@ def _notes(child: Child) -> list[ThreadItem]:
 
 def reply_identity(child: Child) -> ChannelIdentity | None:
     """The channel a staff reply goes to: the most recently linked one that is not opted out."""
-    return db.session.scalar(
-        select(ChannelIdentity)
-        .where(ChannelIdentity.child_id == child.id, ChannelIdentity.opted_out.is_(False))
-        .order_by(ChannelIdentity.linked_at.desc(), ChannelIdentity.id.desc())
-        .limit(1)
-    )
+    return reply_channel(db.session, child.id)
 
 
 def _assignees(child: Child) -> list[StaffUser]:
@@ -446,13 +441,7 @@ def retry_message(child_id: int, outbox_id: int) -> Response:
 @roles_required(*CHILD_DATA_ROLES)
 def urgent_json() -> Response:
     """The open urgent concerns this member of staff may see, newest first, for the urgent page."""
-    ids = visible_children(current_user).with_only_columns(Child.id).scalar_subquery()
-    rows = db.session.execute(
-        select(Concern, Child.first_name)
-        .join(Child, Child.id == Concern.child_id)
-        .where(Concern.child_id.in_(ids), Concern.urgent.is_(True), Concern.status == "open")
-        .order_by(Concern.created_at.desc(), Concern.id.desc())
-    ).all()
+    rows = open_urgent(db.session, current_user)
     if rows:
         audit(db.session, current_user, "viewed urgent queue", detail=f"{len(rows)} concerns (live)")
     db.session.commit()
