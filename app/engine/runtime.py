@@ -127,6 +127,15 @@ def new_state() -> dict[str, Any]:
     }
 
 
+def pause(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The state after LATER: the question the child is on is kept for CARRY ON; they are idle."""
+    paused = _copy_state(state)
+    if paused["node"]:
+        paused["paused"] = [paused["flow"], paused["version"], paused["node"]]
+    paused.update(flow=None, version=None, node=None, history=[], stack=[])
+    return paused
+
+
 def _copy_state(state: Mapping[str, Any]) -> dict[str, Any]:
     """A working copy of the state (its parts are flat: strings, a dict of strings, lists of lists)."""
     copied = {**new_state(), **state}
@@ -444,8 +453,7 @@ class Run:
         elif name in ("skip", "not_sure"):
             self.skip(not_sure=name == "not_sure")
         elif name == "later":
-            self.state["paused"] = self.position()
-            self.idle()
+            self.state = pause(self.state)
             self.system("paused")
         elif name == "carry_on":
             self.idle()

@@ -30,6 +30,7 @@ from app.auth import qr_svg
 from app.channels import telegram
 from app.conversations import catalogs, library
 from app.engine import Reply, render
+from app.engine.runtime import pause
 from app.extensions import db
 from app.inbox import bp
 from app.linking import CODE_LIFETIME, deep_link, issue_code
@@ -295,10 +296,7 @@ def _ready_for_reply_one(child: Child, now: datetime) -> None:
     entry = library().flows[library().entry]
     if row.data.get("flow") == entry.id and row.data.get("node") == entry.start:
         return
-    data = dict(row.data)
-    data["paused"] = [data["flow"], data["version"], data["node"]]
-    data.update(flow=None, version=None, node=None, history=[], stack=[])
-    row.data = data
+    row.data = pause(row.data)  # as if the child had said LATER
     row.paused_at = now
 
 

@@ -189,3 +189,18 @@ def test_a_looping_flow_stops_with_a_clear_error() -> None:
 def test_effects_serialise_with_the_contract_kind_names() -> None:
     assert LocaleChanged(locale="cy").as_dict() == {"kind": "locale_changed", "locale": "cy"}
     assert OptedOut().as_dict() == {"kind": "opted_out"}
+
+
+def test_pausing_from_outside_is_the_same_as_the_child_saying_later() -> None:
+    from app.engine.runtime import pause
+
+    library = library_from(QUESTIONS)
+    said_later, paused_by_staff = Chat(library), Chat(library)
+    for chat in (said_later, paused_by_staff):
+        chat.run(["hi", "fine thanks"])
+    said_later.send("later")
+    paused_by_staff.state = pause(paused_by_staff.state)
+    assert paused_by_staff.state == said_later.state
+    assert paused_by_staff.state["node"] is None and paused_by_staff.state["paused"][2] == "school"
+    assert pause(paused_by_staff.state)["paused"] == paused_by_staff.state["paused"], "idle: kept"
+    assert paused_by_staff.send("carry on")[-1] == "How is school?\n1 Good\n2 Not good"
