@@ -18,6 +18,8 @@ from sqlalchemy import create_engine, text
 
 from app import create_app
 from app.extensions import db
+from tests.fakes.telegram_server import FakeBotApi
+from tests.fakes.twilio_server import FakeTwilio
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -82,6 +84,24 @@ def demo(app: Flask) -> Flask:
     load_demo(db.session)
     db.session.commit()
     return app
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """A fake Twilio REST server on 127.0.0.1 (``.settings()`` points the app at it)."""
+    server = FakeTwilio()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_bot_api() -> Iterator[FakeBotApi]:
+    """A fake Telegram Bot API server on 127.0.0.1."""
+    server = FakeBotApi()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

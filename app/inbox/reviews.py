@@ -29,7 +29,6 @@ from app.conversations import library
 from app.extensions import db
 from app.inbox import bp
 from app.models import (
-    ChannelIdentity,
     Child,
     Review,
     ReviewAction,
@@ -202,11 +201,6 @@ def submissions(child: Child, review: Review, mark_seen: bool) -> list[Submissio
     return found
 
 
-def update_channel(child: Child) -> ChannelIdentity | None:
-    """The child's most recently linked channel that is not opted out, if any."""
-    return reply_channel(db.session, child.id)
-
-
 def _edit_form(action: ReviewAction, formdata: Any = None) -> ActionForm:
     form = ActionForm(formdata=formdata, prefix=f"action{action.id}")
     if formdata is None:
@@ -236,7 +230,7 @@ def _render(
     views = submissions(child, review, _marks_seen(current_user, child))
     forms = {action.id: _edit_form(action) for action in review.actions}
     forms.update(edit_forms or {})
-    channel = update_channel(child)
+    channel = reply_channel(db.session, child.id)
     db.session.commit()
     page = render_template(
         "inbox/review.html",
@@ -423,7 +417,7 @@ def send_update(child_id: int, review_id: int) -> Response | tuple[str, int]:
     if not form.validate():
         db.session.commit()
         return _render(child, review, update_form=form, status=400)
-    identity = update_channel(child)
+    identity = reply_channel(db.session, child.id)
     if identity is None:
         form.form_errors.append(
             f"Not sent: {child.first_name} has no linked channel that can receive messages "

@@ -190,11 +190,6 @@ def _notes(child: Child) -> list[ThreadItem]:
     ]
 
 
-def reply_identity(child: Child) -> ChannelIdentity | None:
-    """The channel a staff reply goes to: the most recently linked one that is not opted out."""
-    return reply_channel(db.session, child.id)
-
-
 def _assignees(child: Child) -> list[StaffUser]:
     """Who a concern can be given to: active IROs and managers of the child's authority."""
     return list(
@@ -262,7 +257,7 @@ def _thread_page(
         child=child,
         iro=child.current_iro,
         identities=sorted(child.identities, key=lambda i: (i.linked_at, i.id)),
-        reply_to=reply_identity(child),
+        reply_to=reply_channel(db.session, child.id),
         items=items,
         concerns=concerns,
         assignees=assignees,
@@ -318,7 +313,7 @@ def reply(child_id: int) -> Response | tuple[str, int]:
     form = ReplyForm()
     if not form.validate():
         return _thread_page(child, reply_form=form, status=400)
-    identity = reply_identity(child)
+    identity = reply_channel(db.session, child.id)
     if identity is None:
         refused = "opted out on every channel (they texted STOP)" if child.identities else "no linked channel"
         audit(db.session, current_user, "reply refused", child.id, refused)

@@ -26,22 +26,8 @@ PASSWORD = "demo-password-1"
 
 
 @pytest.fixture
-def fake_sms() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    fake.url = fake.start()  # type: ignore[attr-defined]
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def inbox(tmp_path: Path, fake_sms: FakeTwilio) -> Iterator[tuple[str, Flask]]:
-    url, app, stop = start_live_app(
-        tmp_path,
-        TWILIO_ACCOUNT_SID="AC123",
-        TWILIO_AUTH_TOKEN="token",
-        TWILIO_FROM="+447700900500",
-        TWILIO_API_BASE_URL=fake_sms.url,  # type: ignore[attr-defined]
-    )
+def inbox(tmp_path: Path, fake_twilio: FakeTwilio) -> Iterator[tuple[str, Flask]]:
+    url, app, stop = start_live_app(tmp_path, **fake_twilio.settings())
     try:
         yield url, app
     finally:
@@ -82,7 +68,7 @@ def serious_violations(page: Page) -> list[str]:
 
 
 def test_an_urgent_message_appears_without_a_reload_and_the_reply_reaches_the_sms_provider(
-    page: Page, inbox: tuple[str, Flask], fake_sms: FakeTwilio
+    page: Page, inbox: tuple[str, Flask], fake_twilio: FakeTwilio
 ) -> None:
     url, app = inbox
     sign_in(page, url)
@@ -102,7 +88,7 @@ def test_an_urgent_message_appears_without_a_reload_and_the_reply_reaches_the_sm
     with app.app_context():
         deliver_due(db.session, {"sms": twilio_sender(app)})
         db.session.remove()
-    assert [(m["To"], m["Body"]) for m in fake_sms.messages] == [
+    assert [(m["To"], m["Body"]) for m in fake_twilio.messages] == [
         (JORDAN, "I have read your message. I am calling you now.")
     ]
 

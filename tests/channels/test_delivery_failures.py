@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,20 +35,14 @@ TIMEOUT = 0.2  # PROVIDER_TIMEOUT_SECONDS in these tests; the fake hangs for muc
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio(hang_seconds=5.0)
-    server.url = server.start()
-    yield server
-    server.stop()
+def fake(fake_twilio: FakeTwilio) -> FakeTwilio:
+    return fake_twilio
 
 
 @pytest.fixture
 def sms_app(demo: Flask, fake: FakeTwilio) -> Flask:
     demo.config.update(
-        TWILIO_ACCOUNT_SID="AC123",
-        TWILIO_AUTH_TOKEN="token",
-        TWILIO_FROM="+447700900500",
-        TWILIO_API_BASE_URL=fake.url,
+        **fake.settings(),
         PROVIDER_TIMEOUT_SECONDS=TIMEOUT,
     )
     return demo

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,21 +19,13 @@ JORDAN = "+447700900001"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio()
-    server.url = server.start()
-    yield server
-    server.stop()
+def fake(fake_twilio: FakeTwilio) -> FakeTwilio:
+    return fake_twilio
 
 
 @pytest.fixture
 def sms_app(demo: Flask, fake: FakeTwilio) -> Flask:
-    demo.config.update(
-        TWILIO_ACCOUNT_SID="AC123",
-        TWILIO_AUTH_TOKEN="token",
-        TWILIO_FROM="+447700900500",
-        TWILIO_API_BASE_URL=fake.url,
-    )
+    demo.config.update(fake.settings())
     return demo
 
 

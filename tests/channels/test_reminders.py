@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -357,20 +356,12 @@ def test_two_workers_at_the_same_moment_queue_each_reminder_once(demo: Flask) ->
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio()
-    server.url = server.start()
-    yield server
-    server.stop()
+def fake(fake_twilio: FakeTwilio) -> FakeTwilio:
+    return fake_twilio
 
 
 def test_the_worker_command_sends_the_reminder_by_sms(demo: Flask, fake: FakeTwilio) -> None:
-    demo.config.update(
-        TWILIO_ACCOUNT_SID="AC123",
-        TWILIO_AUTH_TOKEN="token",
-        TWILIO_FROM="+447700900500",
-        TWILIO_API_BASE_URL=fake.url,
-    )
+    demo.config.update(fake.settings())
     runner = demo.test_cli_runner()
     with time_machine.travel(at(review_day(JORDAN) - timedelta(days=15), 12), tick=False):
         assert runner.invoke(args=["worker", "--once"]).exit_code == 0

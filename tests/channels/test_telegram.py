@@ -32,11 +32,8 @@ OTHER_CHAT = 5550002
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeBotApi]:
-    server = FakeBotApi()
-    server.url = server.start()  # type: ignore[attr-defined]
-    yield server
-    server.stop()
+def fake(fake_bot_api: FakeBotApi) -> FakeBotApi:
+    return fake_bot_api
 
 
 @pytest.fixture
@@ -44,7 +41,7 @@ def tg_app(demo: Flask, fake: FakeBotApi) -> Iterator[Flask]:
     demo.config.update(
         TELEGRAM_BOT_TOKEN=fake.token,
         TELEGRAM_WEBHOOK_SECRET=SECRET,
-        TELEGRAM_API_BASE_URL=fake.url,  # type: ignore[attr-defined]
+        TELEGRAM_API_BASE_URL=fake.url,
         PROVIDER_TIMEOUT_SECONDS=0.5,
         PUBLIC_BASE_URL="https://reviewline.example.org",
     )

@@ -22,6 +22,7 @@ BOT_USER = {"id": 777000, "is_bot": True, "first_name": "Reviewline", "username"
 @dataclass
 class FakeBotApi:
     token: str = "123456:TEST-token"
+    url: str = ""  # set by start()
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_next: int = 0
     hang_next: int = 0
@@ -105,7 +106,8 @@ class FakeBotApi:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -31,6 +31,8 @@ class FakeTwilio:
     - ``on_accept``: called with each accepted message before the answer is sent.
     """
 
+    url: str = ""  # set by start()
+
     messages: list[dict[str, str]] = field(default_factory=list)
     fail_next: int = 0
     hang_next: int = 0
@@ -121,7 +123,17 @@ class FakeTwilio:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
+
+    def settings(self) -> dict[str, str]:
+        """App settings that point the real twilio client at this server."""
+        return {
+            "TWILIO_ACCOUNT_SID": "AC123",
+            "TWILIO_AUTH_TOKEN": "token",
+            "TWILIO_FROM": "+447700900500",
+            "TWILIO_API_BASE_URL": self.url,
+        }
 
     def wait_for(self, count: int, timeout: float = 30.0) -> bool:
         """Wait until at least ``count`` messages were accepted; False on timeout."""

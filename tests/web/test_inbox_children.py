@@ -380,19 +380,11 @@ def test_an_sms_number_is_linked_and_a_taken_one_refused(demo: Flask) -> None:
 
 
 @pytest.fixture
-def fake_telegram() -> Iterator[FakeBotApi]:
-    server = FakeBotApi()
-    server.url = server.start()  # type: ignore[attr-defined]
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def tg_demo(demo: Flask, fake_telegram: FakeBotApi) -> Iterator[Flask]:
+def tg_demo(demo: Flask, fake_bot_api: FakeBotApi) -> Iterator[Flask]:
     demo.config.update(
-        TELEGRAM_BOT_TOKEN=fake_telegram.token,
+        TELEGRAM_BOT_TOKEN=fake_bot_api.token,
         TELEGRAM_WEBHOOK_SECRET="test-webhook-secret_1",
-        TELEGRAM_API_BASE_URL=fake_telegram.url,  # type: ignore[attr-defined]
+        TELEGRAM_API_BASE_URL=fake_bot_api.url,
         PROVIDER_TIMEOUT_SECONDS=0.5,
     )
     yield demo

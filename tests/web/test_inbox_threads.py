@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -91,11 +90,8 @@ def priya(client: FlaskClient) -> FlaskClient:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio()
-    server.url = server.start()
-    yield server
-    server.stop()
+def fake(fake_twilio: FakeTwilio) -> FakeTwilio:
+    return fake_twilio
 
 
 def test_an_iro_sees_their_childs_thread_in_order_with_a_private_note_marked(priya: FlaskClient) -> None:
@@ -133,12 +129,7 @@ def test_an_iro_sees_their_childs_thread_in_order_with_a_private_note_marked(pri
 def test_a_reply_is_queued_for_the_childs_channel_and_reaches_the_sms_provider(
     demo: Flask, priya: FlaskClient, fake: FakeTwilio
 ) -> None:
-    demo.config.update(
-        TWILIO_ACCOUNT_SID="AC123",
-        TWILIO_AUTH_TOKEN="token",
-        TWILIO_FROM="+447700900500",
-        TWILIO_API_BASE_URL=fake.url,
-    )
+    demo.config.update(fake.settings())
     text = "Hello Jordan, I got your message. I will call you on Thursday."
     response = post_form(priya, thread_url(), f"{thread_url()}/reply", text=text)
     assert response.status_code == 302
