@@ -11,10 +11,9 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from app.config import check_production, database_url, load_settings
+from app.content import ContentStore, Shipped
 from app.crypto import FieldCipher, configure
-from app.engine import load_library
 from app.extensions import db, migrate
-from app.i18n import Catalogs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,8 +47,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     flows_dir = Path(app.config.get("FLOWS_DIR") or PROJECT_ROOT / "flows")
     locales_dir = Path(app.config.get("LOCALES_DIR") or PROJECT_ROOT / "locales")
-    app.extensions["reviewline.library"] = load_library(flows_dir, root=flows_dir.parent)
-    app.extensions["reviewline.catalogs"] = Catalogs(locales_dir)
+    shipped = Shipped.load(flows_dir, locales_dir)
+    app.extensions["reviewline.content"] = ContentStore(shipped, float(app.config["CONTENT_REFRESH_SECONDS"]))
 
     from app.auth import csrf, init_auth
     from app.channels import twilio_sms

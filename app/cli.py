@@ -35,7 +35,7 @@ def flows_check() -> None:
             click.echo(f"error: {problem}", err=True)
         click.echo(f"{len(error.problems)} error(s); the flows cannot be used.", err=True)
         sys.exit(1)
-    catalogs: Catalogs = current_app.extensions["reviewline.catalogs"]
+    catalogs: Catalogs = current_app.extensions["reviewline.content"].shipped.catalogs
     report = check(library, catalogs)
 
     click.echo(

@@ -70,6 +70,8 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "TELEGRAM_API_BASE_URL": env.get("TELEGRAM_API_BASE_URL", "https://api.telegram.org"),
         "FLOWS_DIR": env.get("FLOWS_DIR"),
         "LOCALES_DIR": env.get("LOCALES_DIR"),
+        # How long another process may serve the old flows after one publishes (seconds).
+        "CONTENT_REFRESH_SECONDS": float(env.get("CONTENT_REFRESH_SECONDS") or 5),
     }
     if development:
         generated = _development_secrets(instance)

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import content
 from app.crypto import blind_index
 from app.engine import (
     ActionNotHappened,
@@ -120,11 +120,13 @@ def normalise_address(channel: str, raw: str) -> str | None:
 
 
 def library() -> Library:
-    return current_app.extensions["reviewline.library"]
+    """The flows to serve now (published versions included; see ``app.content``)."""
+    return content.current(db.session)[0]
 
 
 def catalogs() -> Catalogs:
-    return current_app.extensions["reviewline.catalogs"]
+    """The translations to serve now (approved editor translations included)."""
+    return content.current(db.session)[1]
 
 
 def next_review(session: Session, child: Child, today: date) -> Review | None:
@@ -349,9 +351,13 @@ class _Conversation:
         """Render replies in the child's language and record them (and outbox rows if not inline)."""
         if self.inbound.silent:
             return
-        translate = catalogs().translator(locale)
         for reply in replies:
+            untranslated: list[str] = []
+            translate = catalogs().translator(locale, untranslated)
             text = render(reply, translate, variables)
+            if untranslated:
+                # Never silently English: say so, in their language, on the same message.
+                text += "\n" + render(_system_reply("not_in_your_language"), translate, variables)
             cost = sms_cost(text)
             message = Message(
                 child_id=self.child.id if self.child else None,

@@ -6,6 +6,7 @@ never shown to a child: they get the English text instead.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -44,6 +45,8 @@ class Catalogs:
     def __init__(self, directory: Path):
         self.directory = directory
         self.catalogs: dict[str, Catalog] = {}
+        # Translations approved in the editor, by (locale, context, msgid); they win over the files.
+        self.overrides: dict[tuple[str, str, str], str] = {}
         for po in sorted(directory.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
             locale = po.parent.parent.name
             with po.open("rb") as handle:
@@ -54,8 +57,14 @@ class Catalogs:
         """English first, then every locale with a catalog."""
         return [SOURCE_LOCALE, *sorted(k for k in self.catalogs if k != SOURCE_LOCALE)]
 
-    def lookup(self, locale: str, context: str, msgid: str) -> str | None:
-        """The reviewed translation, or None if there is none (missing, empty or fuzzy)."""
+    def with_overrides(self, overrides: dict[tuple[str, str, str], str]) -> Catalogs:
+        """These catalogs with translations approved in the editor on top (the files are shared)."""
+        combined = copy.copy(self)
+        combined.overrides = overrides
+        return combined
+
+    def file_lookup(self, locale: str, context: str, msgid: str) -> str | None:
+        """The reviewed translation in the shipped .po file only."""
         catalog = self.catalogs.get(locale)
         if catalog is None:
             return None
@@ -64,13 +73,22 @@ class Catalogs:
             return None
         return message.string if isinstance(message.string, str) else message.string[0]
 
-    def translator(self, locale: str) -> Callable[[str, str], str]:
-        """A ``(context, msgid) -> text`` function for a locale, falling back to English."""
+    def lookup(self, locale: str, context: str, msgid: str) -> str | None:
+        """The reviewed translation, or None if there is none (missing, empty or fuzzy)."""
+        approved = self.overrides.get((locale, context, msgid))
+        return approved if approved is not None else self.file_lookup(locale, context, msgid)
+
+    def translator(self, locale: str, missing: list[str] | None = None) -> Callable[[str, str], str]:
+        """A ``(context, msgid) -> text`` function for a locale, falling back to English;
+        ``missing`` collects the contexts that fell back."""
         if locale == SOURCE_LOCALE or locale not in self.catalogs:
             return lambda context, msgid: msgid
 
         def translate(context: str, msgid: str) -> str:
-            return self.lookup(locale, context, msgid) or msgid
+            found = self.lookup(locale, context, msgid)
+            if found is None and missing is not None:
+                missing.append(context)
+            return found if found is not None else msgid
 
         return translate
 
@@ -80,6 +98,9 @@ class Catalogs:
         translated = fuzzy = 0
         for context, msgid in messages:
             if locale == SOURCE_LOCALE:
+                translated += 1
+                continue
+            if (locale, context, msgid) in self.overrides:
                 translated += 1
                 continue
             entry = catalog.get(msgid, context=context) if catalog else None

@@ -24,6 +24,7 @@ from wtforms import Field, IntegerField, SelectMultipleField, StringField, TextA
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
+from app import content
 from app.access import audit, roles_required
 from app.auth import staff_error_pages
 from app.engine.definition import Library, read_yaml
@@ -51,11 +52,11 @@ BAD_PHONE = "Enter a UK phone number, like 01632 960999."
 
 
 def _library() -> Library:
-    return current_app.extensions["reviewline.library"]
+    return content.current(db.session)[0]
 
 
 def _catalogs() -> Catalogs:
-    return current_app.extensions["reviewline.catalogs"]
+    return content.current(db.session)[1]
 
 
 def parse_reminder_days(text: str) -> list[int]:
@@ -326,3 +327,9 @@ def triage() -> str:
     if triage_form.validate_on_submit():
         verdict = assess(triage_form.text.data, book=_library().safeguarding)
     return _render_settings(form, triage_form, verdict)
+
+
+# The editor's other pages register their routes on ``bp``.
+import app.editor.drafts  # noqa: E402,F401
+import app.editor.phrases  # noqa: E402,F401
+import app.editor.translations  # noqa: E402,F401

@@ -83,6 +83,7 @@ REQUIRED_MESSAGES: dict[str, str] = {
     "word_yes": "How a yes answer is shown in a summary",
     "word_no": "How a no answer is shown in a summary",
     "word_not_sure": "How a not-sure answer is shown in a summary",
+    "not_in_your_language": "Added to a message that is not translated into the child's language yet",
     "iro_changed": "Unasked: the child has a new IRO (1 shows who); discreet: no care, review, IRO, names",
 }
 

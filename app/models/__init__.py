@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
+from app.models.flows import ContentVersion, Translation
 from app.models.messaging import (
     Concern,
     ConversationState,
@@ -31,6 +32,7 @@ __all__ = [
     "ChannelIdentity",
     "Child",
     "Concern",
+    "ContentVersion",
     "ConversationState",
     "IroAssignment",
     "LinkAttempt",
@@ -43,6 +45,7 @@ __all__ = [
     "ReviewAction",
     "StaffNote",
     "StaffUser",
+    "Translation",
     "WishesSubmission",
     "utcnow",
 ]

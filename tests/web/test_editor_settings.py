@@ -62,8 +62,8 @@ def test_a_participation_worker_signs_in_to_the_flows_overview_with_coverage(dem
     assert "Editing flows in the browser is coming" in text
     assert "<code>flows/</code>" in text
     # Every flow in the running library, with its title, steps and Welsh coverage.
-    library = demo.extensions["reviewline.library"]
-    catalogs = demo.extensions["reviewline.catalogs"]
+    library = demo.extensions["reviewline.content"].shipped.library
+    catalogs = demo.extensions["reviewline.content"].shipped.catalogs
     for flow in library.flows.values():
         row = re.search(rf'<tr data-flow="{flow.id}">(.*?)</tr>', text, re.S)
         assert row, f"{flow.id} is not listed"

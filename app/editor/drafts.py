@@ -1,0 +1,1 @@
+"""Placeholder: filled in by the editor work on issue 6."""
