@@ -10,7 +10,7 @@ channel's own response, or the outbox).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -199,9 +199,27 @@ def urgent_concern(triage: Triage) -> ConcernRaised:
     return ConcernRaised(urgent=True, category=triage.category or "unsafe", reasons=triage.reasons)
 
 
+def safety_reply() -> Reply:
+    """The reply to any message that may mean a child is at risk."""
+    return _system_reply("safety_urgent")
+
+
 def _system_reply(key: str) -> Reply:
     messages = library().messages
     return Reply(messages.context(key), messages.texts[key])
+
+
+def render_for_child(
+    reply: Reply, locale: str, variables: Mapping[str, str | None], using: Catalogs | None = None
+) -> str:
+    """A reply in the child's language. One not translated yet is never silently English: a line
+    in their language says so."""
+    using = using or catalogs()
+    untranslated: list[str] = []
+    text = render(reply, using.translator(locale, untranslated), variables)
+    if untranslated:
+        text += "\n" + render(_system_reply("not_in_your_language"), using.translator(locale), variables)
+    return text
 
 
 class _Conversation:
@@ -351,13 +369,9 @@ class _Conversation:
         """Render replies in the child's language and record them (and outbox rows if not inline)."""
         if self.inbound.silent:
             return
+        translate = catalogs().translator(locale)
         for reply in replies:
-            untranslated: list[str] = []
-            translate = catalogs().translator(locale, untranslated)
-            text = render(reply, translate, variables)
-            if untranslated:
-                # Never silently English: say so, in their language, on the same message.
-                text += "\n" + render(_system_reply("not_in_your_language"), translate, variables)
+            text = render_for_child(reply, locale, variables)
             cost = sms_cost(text)
             message = Message(
                 child_id=self.child.id if self.child else None,

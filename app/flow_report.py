@@ -10,7 +10,7 @@ from datetime import date
 
 import textstat
 
-from app.engine.definition import KNOWN_VARIABLES, Library, Problem
+from app.engine.definition import KNOWN_VARIABLES, Flow, Library, Problem
 from app.engine.nodes import Choice
 from app.engine.runtime import Reply, render
 from app.engine.sms import non_gsm7_characters, sms_cost
@@ -79,16 +79,16 @@ def sample_variables(locale: str) -> dict[str, str]:
     return values
 
 
-def outgoing(library: Library) -> list[tuple[str, int, Reply, str]]:
+def outgoing(library: Library, flows: list[Flow] | None = None) -> list[tuple[str, int, Reply, str]]:
     """Every message the service can send, as the child receives it (choices with their options),
-    with the note that explains a reading level above age 9, if any."""
+    with the note that explains a reading level above age 9, if any (``flows``: only these)."""
     found: list[tuple[str, int, Reply, str]] = []
     messages = library.messages
-    for key, text in messages.texts.items():
+    for key, text in messages.texts.items() if flows is None else ():
         if not key.startswith("keywords_"):
             reply = Reply(messages.context(key), text)
             found.append((messages.source, messages.lines[key], reply, messages.notes.get(key, "")))
-    for flow in library.flows.values():
+    for flow in library.flows.values() if flows is None else flows:
         for node in flow.nodes.values():
             if not node.text:
                 continue
@@ -107,11 +107,15 @@ def reading_grade(reply: Reply, variables: dict[str, str]) -> float:
     return float(textstat.flesch_kincaid_grade(text))
 
 
-def check(library: Library, catalogs: Catalogs) -> Report:
-    """Segment costs in every locale, GSM-7 English, and translation problems."""
+def check(library: Library, catalogs: Catalogs, flows: list[Flow] | None = None) -> Report:
+    """Segment costs in every locale, GSM-7 English, and translation problems (``flows``: only
+    these flows, e.g. a draft, and not the system messages)."""
     report = Report()
-    all_refs = library.all_messages()
-    for source, line, reply, note in outgoing(library):
+    if flows is None:
+        all_refs = library.all_messages()
+    else:
+        all_refs = [(flow.source, m) for flow in flows for m in flow.messages()]
+    for source, line, reply, note in outgoing(library, flows):
         grade = reading_grade(reply, sample_variables("en"))
         report.reading.append(ReadingRow(source, reply.context, grade, note))
         if grade > MAX_READING_GRADE and not note:

@@ -34,6 +34,7 @@ from app.extensions import db
 from app.flow_report import check
 from app.i18n import SOURCE_LOCALE, Catalogs, Coverage, language_name
 from app.models import Authority
+from app.models.flows import FLOW
 from app.phones import display_phone, normalise_phone
 
 bp = Blueprint("editor", __name__, url_prefix="/flows", template_folder="templates")
@@ -223,6 +224,8 @@ class FlowRow:
     steps: int
     source: str
     coverage: list[Coverage]
+    published: Any = None  # the ContentVersion in use, None while the shipped file is
+    draft: Any = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,8 @@ def flows() -> str:
                 len(flow.nodes),
                 flow.source,
                 [catalogs.coverage(locale, refs) for locale in catalogs.locales],
+                content.latest(db.session, FLOW, flow.id),
+                content.draft(db.session, FLOW, flow.id),
             )
         )
     system = [catalogs.coverage(locale, system_refs) for locale in catalogs.locales]

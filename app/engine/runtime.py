@@ -489,3 +489,11 @@ def advance(library: Library, state: Mapping[str, Any], inbound: Inbound, contex
         else:
             run.start(library.entry, inbound.text)
     return Step(run.state, tuple(run.replies), tuple(run.effects), tuple(run.path), tuple(run.chosen))
+
+
+def begin(library: Library, state: Mapping[str, Any], flow_id: str, context: Context) -> Step:
+    """Start a flow at its first step, whatever the conversation was doing (the editor's preview)."""
+    run = Run(library, state, context)
+    run.idle()
+    run.start(flow_id)
+    return Step(run.state, tuple(run.replies), tuple(run.effects), tuple(run.path), tuple(run.chosen))
