@@ -15,7 +15,7 @@ from app.engine import FlowDefinitionError, Library, Problem, load_library
 from app.engine.triage import evaluate
 from app.flow_report import Report
 
-flows_cli = AppGroup("flows", help="Check the conversation flows and their translations.")
+flows_cli = AppGroup("flows", help="Check the conversation flows; move published versions to and from files.")
 demo_cli = AppGroup("demo", help="Demo data for development and the simulator.")
 keys_cli = AppGroup("keys", help="Field encryption keys.")
 
@@ -72,6 +72,89 @@ def flows_check() -> None:
         click.echo(f"{len(report.problems)} error(s).", err=True)
         sys.exit(1)
     click.echo("\nAll flows are valid.")
+
+
+def _flows_dir() -> Path:
+    from app import PROJECT_ROOT
+
+    return Path(current_app.config.get("FLOWS_DIR") or PROJECT_ROOT / "flows")
+
+
+@flows_cli.command("export")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def flows_export(directory: Path | None) -> None:
+    """Write the published versions in the database to YAML files (default: the flows folder),
+    so a council's changes can be kept under version control."""
+    from app import content
+    from app.extensions import db
+    from app.models.flows import FLOW, PHRASES
+
+    directory = directory or _flows_dir()
+    written = 0
+    library, _ = content.current(db.session)
+    keys = [(FLOW, flow_id) for flow_id in sorted(library.flows)]
+    keys += [(PHRASES, locale) for locale in sorted(content.store().shipped.phrase_texts)]
+    for kind, key in keys:
+        row = content.latest(db.session, kind, key)
+        if row is None:
+            continue  # the shipped file is in use: nothing newer to write
+        path = directory / (f"{key}.yaml" if kind == FLOW else f"safeguarding/{key}.yaml")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(row.content, encoding="utf-8")
+        click.echo(f"  {path}: {kind} {key} version {row.number}")
+        written += 1
+    click.echo(
+        f"{written} file(s) written." if written else "Nothing published in the database: no files written."
+    )
+
+
+@flows_cli.command("import")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path))
+def flows_import(directory: Path | None) -> None:
+    """Publish every flow or phrase file in a folder that differs from the version in use, as a new
+    version (audited); if any has an error, publish nothing and exit 1."""
+    from app import content
+    from app.editor.drafts import check_draft
+    from app.extensions import db
+    from app.models.flows import FLOW, PHRASES
+
+    directory = directory or _flows_dir()
+    library, catalogs = content.current(db.session)
+    changes: list[tuple[str, str, str, Path]] = []
+    errors: list[str] = []
+    for path in sorted(directory.glob("*.yaml")):
+        if path.stem not in library.flows:
+            continue  # messages.yaml, or a flow this service does not have
+        text = path.read_text(encoding="utf-8")
+        if text == content.current_text(db.session, FLOW, path.stem):
+            continue
+        errors += [f"{path}: {e}" for e in check_draft(library, catalogs, path.stem, text).errors]
+        changes.append((FLOW, path.stem, text, path))
+    phrases = {
+        locale: content.current_text(db.session, PHRASES, locale) or ""
+        for locale in content.store().shipped.phrase_texts
+    }
+    for path in sorted((directory / "safeguarding").glob("*.yaml")):
+        if path.stem in phrases and path.read_text(encoding="utf-8") != phrases[path.stem]:
+            phrases[path.stem] = path.read_text(encoding="utf-8")
+            changes.append((PHRASES, path.stem, phrases[path.stem], path))
+    if any(kind == PHRASES for kind, *_ in changes):
+        try:
+            content.phrase_book(phrases, content.store().shipped.phrase_sources)
+        except FlowDefinitionError as error:
+            errors += [f"{p.file}:{p.line}: {p.message}" for p in error.problems]
+    if errors:
+        for line in errors:
+            click.echo(f"error: {line}", err=True)
+        click.echo(f"{len(errors)} error(s); nothing was published.", err=True)
+        sys.exit(1)
+    for kind, key, text, path in changes:
+        row = content.publish(db.session, kind, key, text, None, note=f"Imported from {path.name}")
+        click.echo(f"  {kind} {key}: version {row.number} published from {path}")
+    db.session.commit()
+    click.echo(
+        f"{len(changes)} version(s) published." if changes else "Everything matches the versions in use."
+    )
 
 
 def _print_triage_evaluation(library: Library, samples: Path, report: Report) -> None:
