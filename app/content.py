@@ -266,7 +266,21 @@ def flow_problems(library: Library, flow_id: str, text: str, number: int | None 
         entry=library.entry,
         safeguarding=library.safeguarding,
     )
-    return [p for p in check_library(trial) if p.file == flow.source]
+    # Links from other flows into this one count too (a removed step another flow leads to), but
+    # not problems those flows already had.
+    before = {str(p) for p in check_library(library)}
+    found = []
+    for problem in check_library(trial):
+        if problem.file == flow.source:
+            found.append(problem)
+        elif str(problem) not in before:
+            where = (
+                f"the flow '{problem.file}'"
+                if problem.node is None
+                else f"step '{problem.node}' of another flow"
+            )
+            found.append(Problem(flow.source, 1, f"{where} {problem.message}"))
+    return found
 
 
 def publish(

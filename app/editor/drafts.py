@@ -126,6 +126,11 @@ def check_draft(library: Library, catalogs: Catalogs, flow_id: str, text: str) -
     return DraftCheck(errors, notes, by_step, list(costs.values()), flow)
 
 
+def draft_stamp(row: ContentVersion) -> str:
+    """Which save of the draft a form was made from."""
+    return f"{row.id}:{row.updated_at.isoformat()}"
+
+
 def _head(form: Any, flow_id: str) -> dict[str, Any]:
     return {
         "id": flow_id,
@@ -187,6 +192,7 @@ def _editor_page(
         target_labels=TARGET_FIELDS,
         new_kinds=NEW_STEP_KINDS,
         locales=[(loc, language_name(loc)) for loc in catalogs.locales],
+        stamp=draft_stamp(row) if row else "",
     )
 
 
@@ -240,6 +246,14 @@ def edit_draft(flow_id: str) -> str | Response:
         steps = steps_from_form(request.form)
     except FormError as error:
         return _editor_page(flow_id, head, [], row, [str(error)])
+    if request.form.get("stamp") != draft_stamp(row):
+        # Someone saved since this form was opened: saving would throw their work away.
+        who = row.updated_by.display_name if row.updated_by else "Someone"
+        message = (
+            f"{who} saved this draft at {row.updated_at:%H:%M} after you opened it, so your changes "
+            "were not saved. They are shown below: copy what you need, reload the page, and add them again."
+        )
+        return _editor_page(flow_id, head, steps, row, [message])
     steps = _apply_operation(steps, operation)
     try:
         text = to_yaml(flow_from_steps(head, steps))

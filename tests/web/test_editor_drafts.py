@@ -295,3 +295,18 @@ def test_staff_who_are_not_editors_cannot_open_or_change_flows(demo: Flask) -> N
     assert published_count() == 0
     editor = signed_in(demo, SAM)
     assert editor.get("/flows/no_such_flow").status_code == 404
+
+
+def test_a_save_over_someone_elses_newer_save_is_refused_and_keeps_what_was_typed(demo: Flask) -> None:
+    sam, alex = signed_in(demo, SAM), signed_in(demo, ALEX)
+    start_draft(sam, "wishes")
+    sams_form, alexs_form = draft_fields(sam, "wishes"), draft_fields(alex, "wishes")
+    alexs_form[field_with(alexs_form, OLD_QUESTION)] = "Alex's wording?"
+    assert post_draft(alex, "wishes", alexs_form).status_code == 302
+    sams_form[field_with(sams_form, OLD_QUESTION)] = "Sam's wording?"
+    refused = post_draft(sam, "wishes", sams_form)
+    assert refused.status_code == 200
+    assert "Alex Morgan saved this draft" in html.unescape(refused.text)
+    assert "Sam&#39;s wording?" in refused.text
+    saved = db.session.scalar(select(ContentVersion.content))
+    assert "Alex's wording?" in saved and "Sam's wording?" not in saved
