@@ -119,6 +119,11 @@ def language_name(locale: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def english_name(locale: str) -> str:
+    """The name of a language in English, for staff pages, e.g. Welsh."""
+    return Locale.parse(locale).get_display_name("en") or locale
+
+
 def format_day(day: date, locale: str) -> str:
     """A date as a child would say it, e.g. "Tuesday 12 January 2027" / "Dydd Mawrth 12 Ionawr 2027"."""
     return format_date(day, format="EEEE d MMMM y", locale=locale)

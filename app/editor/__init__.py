@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -27,9 +26,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from app import content
 from app.access import audit, roles_required
 from app.auth import staff_error_pages
-from app.engine.definition import Library, read_yaml
+from app.engine.definition import Library
 from app.engine.sms import non_gsm7_characters
-from app.engine.triage import CATEGORIES, Triage, assess
+from app.engine.triage import Triage, assess
 from app.extensions import db
 from app.flow_report import check
 from app.i18n import SOURCE_LOCALE, Catalogs, Coverage, language_name
@@ -228,30 +227,6 @@ class FlowRow:
     draft: Any = None
 
 
-@dataclass(frozen=True)
-class PhraseFile:
-    source: str
-    language: str
-    phrases: dict[str, list[str]]
-
-
-def _phrase_files() -> list[PhraseFile]:
-    """The safeguarding phrase lists as written, one file per locale, read-only."""
-    flows_dir = Path(current_app.config.get("FLOWS_DIR") or Path(current_app.root_path).parent / "flows")
-    files: list[PhraseFile] = []
-    for path in sorted((flows_dir / "safeguarding").glob("*.yaml")):
-        data = read_yaml(path.read_text(encoding="utf-8")) or {}
-        phrases = data.get("phrases") or {}
-        files.append(
-            PhraseFile(
-                f"flows/safeguarding/{path.name}",
-                language_name(path.stem),
-                {c: [str(p) for p in phrases.get(c) or []] for c in CATEGORIES},
-            )
-        )
-    return files
-
-
 @bp.get("")
 @roles_required(*EDITOR_ROLES)
 def flows() -> str:
@@ -296,7 +271,6 @@ def _render_settings(form: SettingsBase, triage_form: TriageForm, verdict: Triag
             (locale, language_name(locale), [form[f"{name}_{locale}"] for name in WORDING_FIELDS])
             for locale in locales
         ],
-        phrase_files=_phrase_files(),
         days=DAYS,
     )
 

@@ -10,6 +10,7 @@ as a made-up test child: nothing is stored and no one real is told.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +43,7 @@ from app.engine.sms import sms_cost
 from app.engine.triage import assess
 from app.extensions import db
 from app.flow_report import check, sample_variables
-from app.i18n import SOURCE_LOCALE, Catalogs, language_name
+from app.i18n import SOURCE_LOCALE, Catalogs, english_name, language_name
 from app.models import ContentVersion
 from app.models.flows import FLOW
 
@@ -80,6 +81,33 @@ def _step_message(flow_id: str, node: str | None, message: str) -> tuple[str | N
     return node, message
 
 
+STEP_NAME = re.compile(r"^nodes: '(.*)' does not match ")
+STEP_NAME_RULE = "a step name can only have small letters, numbers and _, and must start with a letter"
+SCHEMA_WORDS = [
+    (re.compile(r"^'(\w+)' is a required property$"), r"it needs '\1'"),
+    (
+        re.compile(r"^(\w+): '(.*)' does not match '\^\(flow:.*$"),
+        r"\1: '\2' is not a step name (or flow:name)",
+    ),
+    (
+        re.compile(r"^(\w+): '(.*)' does not match '\^\[a-z\]\[a-z0-9_.\]\*\$'$"),
+        r"\1: '\2' can only have small letters, numbers, _ and .",
+    ),
+    (
+        re.compile(r"^Additional properties are not allowed \((.*) (was|were) unexpected\)$"),
+        r"this kind of step has no \1",
+    ),
+]
+
+
+def plain_words(message: str) -> str:
+    """A schema checker's message in words a participation worker would use."""
+    for pattern, words in SCHEMA_WORDS:
+        if pattern.match(message):
+            return pattern.sub(words, message)
+    return message
+
+
 def check_draft(library: Library, catalogs: Catalogs, flow_id: str, text: str) -> DraftCheck:
     """The checks `flows check` runs, on one flow's draft, in words that name the step."""
     errors: list[str] = []
@@ -87,11 +115,13 @@ def check_draft(library: Library, catalogs: Catalogs, flow_id: str, text: str) -
     by_step: dict[str, list[str]] = {}
 
     def add(target: list[str], node: str | None, message: str) -> None:
-        node, message = _step_message(flow_id, node, message)
+        node, message = _step_message(flow_id, node, plain_words(message))
+        if node is None and (named := STEP_NAME.match(message)):
+            node, message = named.group(1), STEP_NAME_RULE
         line = f"Step '{node}': {message}" if node else message
         if line not in target:
             target.append(line)
-        if node:
+        if node and target is errors:  # the diagram marks errors only; notes do not stop publishing
             by_step.setdefault(node, []).append(message)
 
     for problem in content.flow_problems(library, flow_id, text):
@@ -121,7 +151,7 @@ def check_draft(library: Library, catalogs: Catalogs, flow_id: str, text: str) -
             add(
                 notes,
                 node,
-                f"not in {language_name(row.locale)} yet: children who chose it get the English with a note",
+                f"not in {english_name(row.locale)} yet: children who chose it get the English with a note",
             )
     return DraftCheck(errors, notes, by_step, list(costs.values()), flow)
 

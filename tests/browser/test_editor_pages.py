@@ -195,7 +195,7 @@ def test_a_step_that_only_needs_its_welsh_is_not_drawn_as_a_problem_while_the_ch
     box = diagram_box(page, "overall")
     expect(box.locator("text.excerpt")).to_have_text(NEW_QUESTION, timeout=10_000)
     expect(page.locator("#check-ok")).to_contain_text("No errors")
-    expect(page.locator("#check-notes")).to_contain_text("Step 'overall': not in Cymraeg yet")
+    expect(page.locator("#check-notes")).to_contain_text("Step 'overall': not in Welsh yet")
     # A missing translation is a note, not an error: the box should not be red with "1 problem".
     expect(
         box,

@@ -310,3 +310,17 @@ def test_a_save_over_someone_elses_newer_save_is_refused_and_keeps_what_was_type
     assert "Sam&#39;s wording?" in refused.text
     saved = db.session.scalar(select(ContentVersion.content))
     assert "Alex's wording?" in saved and "Sam's wording?" not in saved
+
+
+def test_a_bad_step_name_and_a_missing_field_are_explained_in_plain_words(demo: Flask) -> None:
+    client = signed_in(demo, SAM)
+    start_draft(client, "about")
+    fields = draft_fields(client, "about")
+    first = next(n for n in fields if n.endswith("-id"))
+    fields[first] = "What Now"
+    errors = client.post("/flows/about/draft/check", data=fields).get_json()["errors"]
+    assert "Step 'What Now': a step name can only have small letters, numbers and _" in errors[0]
+    fields[first] = "what"
+    fields[first.replace("-id", "-next")] = ""
+    errors = client.post("/flows/about/draft/check", data=fields).get_json()["errors"]
+    assert errors == ["Step 'what': it needs 'next'"]
