@@ -139,10 +139,17 @@ def flows_import(directory: Path | None) -> None:
             phrases[path.stem] = path.read_text(encoding="utf-8")
             changes.append((PHRASES, path.stem, phrases[path.stem], path))
     if any(kind == PHRASES for kind, *_ in changes):
+        from app.editor.phrases import refusal
+
         try:
             content.phrase_book(phrases, content.store().shipped.phrase_sources)
         except FlowDefinitionError as error:
             errors += [f"{p.file}:{p.line}: {p.message}" for p in error.problems]
+        for kind, key, text, path in changes:
+            # As in the browser: a list that would miss a risk the one in use catches is refused.
+            refused = refusal(key, text, path.name) if kind == PHRASES and not errors else None
+            if refused:
+                errors += [f"{path}: {refused.headline}", *(f"{path}:   {item}" for item in refused.items)]
     if errors:
         for line in errors:
             click.echo(f"error: {line}", err=True)

@@ -306,7 +306,7 @@ class Refusal:
     items: list[str]
 
 
-def _refusal(locale: str, text: str, what: str) -> Refusal | None:
+def refusal(locale: str, text: str, what: str) -> Refusal | None:
     """Why ``text`` may not become the locale's list, or None if it may."""
     if text == content.current_text(db.session, PHRASES, locale):
         return Refusal(f"Nothing was published: {what} is the same as the list in use.", [])
@@ -474,9 +474,9 @@ def _try(locale: str, form: DraftForm, text: str) -> str:
 
 def _publish(locale: str, form: DraftForm, text: str, draft_row: ContentVersion | None) -> str | Response:
     """Publish the draft unless it is refused; the refusal is shown on the edit page."""
-    refusal = _refusal(locale, text, "the draft")
-    if refusal:
-        return _render_edit(locale, form, refusal=refusal)
+    refused = refusal(locale, text, "the draft")
+    if refused:
+        return _render_edit(locale, form, refusal=refused)
     note = (form.note.data or "").strip() or "Published from the editor"
     row = content.publish(db.session, PHRASES, locale, text, current_user, note, row=draft_row)
     db.session.commit()
@@ -540,11 +540,11 @@ def phrase_republish(locale: str, number: int) -> str | Response:
         abort(400)
     text = _version_text(locale, number)
     label = "the shipped file" if number == SHIPPED else f"version {number}"
-    refusal = _refusal(locale, text, label)
-    if refusal:
+    refused = refusal(locale, text, label)
+    if refused:
         draft_row = content.draft(db.session, PHRASES, locale)
         shown = draft_row.content if draft_row else content.current_text(db.session, PHRASES, locale)
-        return _render_edit(locale, DraftForm(formdata=None, data={"content": shown or ""}), refusal=refusal)
+        return _render_edit(locale, DraftForm(formdata=None, data={"content": shown or ""}), refusal=refused)
     row = content.publish(db.session, PHRASES, locale, text, current_user, f"Re-published {label}")
     db.session.commit()
     flash(f"Published {label} again as version {row.number}. Every new message is checked against it now.")

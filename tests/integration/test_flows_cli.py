@@ -64,3 +64,27 @@ def test_a_broken_file_is_refused_with_its_step_and_nothing_is_published(demo: F
     assert "nothing was published" in result.output
     assert db.session.scalars(select(ContentVersion)).all() == []
     assert OLD in views_question("+447700900001")
+
+
+def test_an_imported_phrase_list_is_used_at_once_but_a_less_safe_one_is_refused(
+    demo: Flask, tmp_path: Path
+) -> None:
+    from app.models.flows import PHRASES
+
+    shipped = content.shipped_text(PHRASES, "en")
+    folder = tmp_path / "safeguarding"
+    folder.mkdir()
+    less_safe = shipped.replace("    - kill/killing/killed myself\n", "", 1)
+    (folder / "en.yaml").write_text(less_safe, encoding="utf-8")
+    refused = demo.test_cli_runner().invoke(args=["flows", "import", str(tmp_path)])
+    assert refused.exit_code == 1
+    assert "would miss" in refused.output and "nothing was published" in refused.output
+    assert db.session.scalars(select(ContentVersion)).all() == []
+
+    safer = shipped.replace("  unsafe:\n", "  unsafe:\n    - purple door again\n", 1)
+    (folder / "en.yaml").write_text(safer, encoding="utf-8")
+    result = demo.test_cli_runner().invoke(args=["flows", "import", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "safeguarding en: version 1 published" in result.output
+    outcome = handle(InboundMessage(channel="sms", sender="+447700900001", text="the purple door again"))
+    assert any(e["kind"] == "concern" and e["urgent"] for e in outcome.effects)
