@@ -46,6 +46,7 @@ from app.flow_report import check, sample_variables
 from app.i18n import SOURCE_LOCALE, Catalogs, english_name, language_name
 from app.models import ContentVersion
 from app.models.flows import FLOW
+from app.translations import carry_over
 
 MAX_YAML_CHARS = 200_000
 PREVIEW_NAME = "Test"
@@ -352,11 +353,7 @@ def _publish(flow_id: str, text: str, library: Library, note: str, row: ContentV
     version = content.publish(db.session, FLOW, flow_id, text, current_user, note=note, row=row)
     new = parse_flow(text, content.version_source(flow_id, version.number))
     locales = [loc for loc in _catalogs().locales if loc != SOURCE_LOCALE]
-    try:  # TEMPORARY until app/translations.py lands
-        from app.translations import carry_over
-    except ImportError:
-        carry_over = None
-    carried = carry_over(db.session, locales, old, new, current_user) if carry_over else 0
+    carried = carry_over(db.session, locales, old, new, current_user)
     db.session.commit()
     message = f"Version {version.number} is published. New conversations use it now."
     if carried:

@@ -324,3 +324,27 @@ def test_a_bad_step_name_and_a_missing_field_are_explained_in_plain_words(demo: 
     fields[first.replace("-id", "-next")] = ""
     errors = client.post("/flows/about/draft/check", data=fields).get_json()["errors"]
     assert errors == ["Step 'what': it needs 'next'"]
+
+
+def test_publishing_changed_english_keeps_the_welsh_for_review_and_a_welsh_child_is_told(demo: Flask) -> None:
+    from app.models import Translation
+
+    client = signed_in(demo, SAM)
+    start_draft(client, "wishes")
+    fields = draft_fields(client, "wishes")
+    fields[field_with(fields, OLD_QUESTION)] = NEW_QUESTION
+    post_draft(client, "wishes", fields)
+    response = publish(client, "wishes")
+    assert "1 translation(s) need review because the English changed" in client.get(response.location).text
+    row = db.session.scalar(select(Translation).where(Translation.msgid == NEW_QUESTION))
+    assert (row.locale, row.status, row.reason, row.approved_text) == (
+        "cy",
+        "needs_review",
+        "the English changed",
+        None,
+    )
+    # Cerys (Welsh) gets the new English with a Welsh line saying it is not ready in Welsh yet.
+    child(CERYS, "menu")
+    replies = "\n".join(child(CERYS, "views"))
+    assert NEW_QUESTION in replies
+    assert "(Mae'r rhan hon yn Saesneg, achos dydy hi ddim yn barod yn dy iaith di eto.)" in replies
