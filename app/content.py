@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, scoped_session
 
 from app.engine.definition import (
     MESSAGES_FILE,
@@ -92,14 +92,26 @@ class ContentStore:
         """Check the database on the next use (this process changed something)."""
         self._checked = float("-inf")
 
+    def changed(self, session: Session | scoped_session) -> None:
+        """Something was published or approved in ``session``: check again once it commits (the
+        check reads on its own connection, so it cannot see the change before then)."""
+        target = session() if isinstance(session, scoped_session) else session
+        event.listen(target, "after_commit", lambda _: self.invalidate(), once=True)
+        self.invalidate()
+
     def current(self, session: Session) -> tuple[Library, Catalogs]:
-        """The library and catalogs now, rebuilt if anything was published or approved since."""
+        """The library and catalogs now, rebuilt if anything was published or approved since.
+
+        The check reads on a connection of its own, never in the caller's transaction: a read
+        there would make SQLite refuse that transaction's first write when another process wrote
+        in between ("database is locked")."""
         if time.monotonic() - self._checked >= self.refresh_seconds or self._library is None:
-            stamp = _stamp(session)
-            if stamp != self._stamp or self._library is None:
-                library, catalogs = self.build(session)
-                with self._lock:
-                    self._library, self._catalogs, self._stamp = library, catalogs, stamp
+            with Session(session.get_bind()) as own:
+                stamp = _stamp(own)
+                if stamp != self._stamp or self._library is None:
+                    library, catalogs = self.build(own)
+                    with self._lock:
+                        self._library, self._catalogs, self._stamp = library, catalogs, stamp
             self._checked = time.monotonic()
         assert self._library is not None and self._catalogs is not None
         return self._library, self._catalogs
@@ -316,5 +328,5 @@ def publish(
         row.digest = parse_flow(content, version_source(key, number)).version
     session.flush()
     audit(session, staff, "publish", detail=f"{kind} {key} version {number}" + (f": {note}" if note else ""))
-    store().invalidate()
+    store().changed(session)
     return row

@@ -452,7 +452,7 @@ def approve(
     row.approved_by_id, row.approved_at = staff.id, now
     session.flush()
     audit(session, staff, "translation approved", detail=f"{row.locale} {row.context}: {row.text[:300]}")
-    content.store().invalidate()
+    content.store().changed(session)
     return None
 
 
