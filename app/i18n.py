@@ -124,6 +124,12 @@ def english_name(locale: str) -> str:
     return Locale.parse(locale).get_display_name("en") or locale
 
 
+def staff_language_name(locale: str) -> str:
+    """A language as staff pages name it: in English, then in itself if different, e.g. Welsh (Cymraeg)."""
+    english, own = english_name(locale), language_name(locale)
+    return english if english == own else f"{english} ({own})"
+
+
 def format_day(day: date, locale: str) -> str:
     """A date as a child would say it, e.g. "Tuesday 12 January 2027" / "Dydd Mawrth 12 Ionawr 2027"."""
     return format_date(day, format="EEEE d MMMM y", locale=locale)

@@ -31,7 +31,7 @@ from app.engine.sms import non_gsm7_characters
 from app.engine.triage import Triage, assess
 from app.extensions import db
 from app.flow_report import check
-from app.i18n import SOURCE_LOCALE, Catalogs, Coverage, language_name
+from app.i18n import SOURCE_LOCALE, Catalogs, Coverage, staff_language_name
 from app.models import Authority
 from app.models.flows import FLOW
 from app.phones import display_phone, normalise_phone
@@ -146,7 +146,7 @@ def settings_form(locales: list[str], **kwargs: Any) -> SettingsBase:
         pass
 
     for locale in locales:
-        language = language_name(locale)
+        language = staff_language_name(locale)
         for name, label in WORDING_FIELDS.items():
             validators: list[Any] = [Length(max=100)]
             if locale == SOURCE_LOCALE:
@@ -255,7 +255,9 @@ def flows() -> str:
         rows=rows,
         system=system,
         system_source=messages.source,
-        locales=[(locale, language_name(locale)) for locale in catalogs.locales if locale != SOURCE_LOCALE],
+        locales=[
+            (locale, staff_language_name(locale)) for locale in catalogs.locales if locale != SOURCE_LOCALE
+        ],
         problems=report.problems,
     )
 
@@ -268,7 +270,7 @@ def _render_settings(form: SettingsBase, triage_form: TriageForm, verdict: Triag
         triage_form=triage_form,
         verdict=verdict,
         wording=[
-            (locale, language_name(locale), [form[f"{name}_{locale}"] for name in WORDING_FIELDS])
+            (locale, staff_language_name(locale), [form[f"{name}_{locale}"] for name in WORDING_FIELDS])
             for locale in locales
         ],
         days=DAYS,

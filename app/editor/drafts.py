@@ -43,7 +43,7 @@ from app.engine.sms import sms_cost
 from app.engine.triage import assess
 from app.extensions import db
 from app.flow_report import check, sample_variables
-from app.i18n import SOURCE_LOCALE, Catalogs, english_name, language_name
+from app.i18n import SOURCE_LOCALE, Catalogs, english_name, staff_language_name
 from app.models import ContentVersion
 from app.models.flows import FLOW
 from app.translations import carry_over
@@ -222,7 +222,7 @@ def _editor_page(
         targets=_targets_for(library, steps),
         target_labels=TARGET_FIELDS,
         new_kinds=NEW_STEP_KINDS,
-        locales=[(loc, language_name(loc)) for loc in catalogs.locales],
+        locales=[(loc, staff_language_name(loc)) for loc in catalogs.locales],
         stamp=draft_stamp(row) if row else "",
     )
 
@@ -462,7 +462,7 @@ def preview(flow_id: str) -> str:
         "editor/preview.html",
         flow_id=flow_id,
         has_draft=content.draft(db.session, FLOW, flow_id) is not None,
-        locales=[(loc, language_name(loc)) for loc in catalogs.locales],
+        locales=[(loc, staff_language_name(loc)) for loc in catalogs.locales],
     )
 
 

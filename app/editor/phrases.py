@@ -33,7 +33,7 @@ from app.editor import EDITOR_ROLES, bp
 from app.engine.definition import FlowDefinitionError, read_yaml
 from app.engine.triage import CATEGORIES, Evaluation, PhraseBook, Triage, assess, evaluate
 from app.extensions import db
-from app.i18n import SOURCE_LOCALE, language_name
+from app.i18n import SOURCE_LOCALE, staff_language_name
 from app.models import ContentVersion
 from app.models.flows import PHRASES
 from app.office_hours import local_now
@@ -161,7 +161,7 @@ def list_statuses() -> list[ListStatus]:
         statuses.append(
             ListStatus(
                 locale=locale,
-                language=language_name(locale),
+                language=staff_language_name(locale),
                 source=_source(locale),
                 in_use=_in_use_words(locale, in_use),
                 draft=_draft_words(draft),
@@ -381,7 +381,7 @@ def _render_edit(
     return render_template(
         "editor/phrases_edit.html",
         locale=locale,
-        language=language_name(locale),
+        language=staff_language_name(locale),
         source=_source(locale),
         form=form,
         in_use=_in_use_words(locale, in_use_row),
@@ -525,7 +525,7 @@ def phrase_version(locale: str, number: int) -> str:
     return render_template(
         "editor/phrases_version.html",
         locale=locale,
-        language=language_name(locale),
+        language=staff_language_name(locale),
         label="the shipped file" if number == SHIPPED else f"version {number}",
         text=_version_text(locale, number),
     )

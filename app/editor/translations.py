@@ -21,7 +21,7 @@ from app.access import audit, roles_required
 from app.editor import EDITOR_ROLES, _catalogs, _library, bp
 from app.engine.definition import Flow
 from app.extensions import db
-from app.i18n import SOURCE_LOCALE, language_name
+from app.i18n import SOURCE_LOCALE, staff_language_name
 from app.models import Translation
 from app.models.flows import FLOW
 
@@ -84,13 +84,13 @@ def _render_index(result: translations.ImportResult | None = None, result_locale
             sum(s[2].needs_review for s in sections),
             sum(s[2].missing for s in sections),
         )
-        languages.append((locale, language_name(locale), sections, total))
+        languages.append((locale, staff_language_name(locale), sections, total))
     return render_template(
         "editor/translations.html",
         languages=languages,
         result=result,
         result_locale=result_locale,
-        result_language=language_name(result_locale) if result_locale else None,
+        result_language=staff_language_name(result_locale) if result_locale else None,
         max_mb=translations.MAX_PO_BYTES // (1024 * 1024),
     )
 
@@ -147,7 +147,7 @@ def _render_page(
     return render_template(
         "editor/translations_flow.html",
         locale=locale,
-        language=language_name(locale),
+        language=staff_language_name(locale),
         flow_id=flow_id,
         title=title,
         is_system=key is None,
