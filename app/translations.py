@@ -25,7 +25,7 @@ from app.access import audit
 from app.engine.definition import KNOWN_VARIABLES, Flow, FlowDefinitionError, Library, parse_flow
 from app.engine.nodes import MessageRef
 from app.engine.text import placeholders
-from app.i18n import DOMAIN, SOURCE_LOCALE, Catalogs, language_name
+from app.i18n import DOMAIN, SOURCE_LOCALE, Catalogs, Coverage, language_name
 from app.models import StaffUser, Translation, utcnow
 from app.models.flows import FLOW, ContentVersion, message_key
 
@@ -329,6 +329,15 @@ def counts(found: list[Row]) -> Counts:
         sum(r.status == NEEDS_REVIEW for r in found),
         sum(r.status == MISSING for r in found),
     )
+
+
+def coverage(
+    session: Session, catalogs: Catalogs, library: Library, flow_id: str | None, locale: str
+) -> Coverage:
+    """How much of a flow (None: the system messages) is ready in a language, counted as the
+    side-by-side page counts it (editor translations waiting for approval need review)."""
+    found = counts(rows(session, catalogs, library, flow_id, locale))
+    return Coverage(locale, found.total, found.approved, found.needs_review)
 
 
 # --- proposing and approving ----------------------------------------------------------------------

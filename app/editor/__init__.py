@@ -35,6 +35,7 @@ from app.i18n import SOURCE_LOCALE, Catalogs, Coverage, staff_language_name
 from app.models import Authority
 from app.models.flows import FLOW
 from app.phones import display_phone, normalise_phone
+from app.translations import coverage as translation_coverage
 
 bp = Blueprint("editor", __name__, url_prefix="/flows", template_folder="templates")
 staff_error_pages(bp)
@@ -234,9 +235,12 @@ def flows() -> str:
     report = check(library, catalogs)
     rows = []
     messages = library.messages
-    system_refs = [(m.context, m.text) for m in messages.messages()]
+    locales = [loc for loc in catalogs.locales if loc != SOURCE_LOCALE]
+
+    def ready(flow_id: str | None) -> list[Coverage]:
+        return [translation_coverage(db.session, catalogs, library, flow_id, loc) for loc in locales]
+
     for flow in sorted(library.flows.values(), key=lambda f: f.title.lower()):
-        refs = [(m.context, m.text) for m in flow.messages()]
         rows.append(
             FlowRow(
                 flow.id,
@@ -244,12 +248,12 @@ def flows() -> str:
                 flow.description,
                 len(flow.nodes),
                 flow.source,
-                [catalogs.coverage(locale, refs) for locale in catalogs.locales],
+                ready(flow.id),
                 content.latest(db.session, FLOW, flow.id),
                 content.draft(db.session, FLOW, flow.id),
             )
         )
-    system = [catalogs.coverage(locale, system_refs) for locale in catalogs.locales]
+    system = ready(None)
     return render_template(
         "editor/flows.html",
         rows=rows,

@@ -475,3 +475,12 @@ def test_a_po_file_over_2_mb_is_refused_unread(demo: Flask) -> None:
     assert response.status_code == 400
     assert "The file is larger than 2 MB, so it was not read." in response.text
     assert stored_count() == 0
+
+
+def test_the_flows_page_counts_a_translation_waiting_for_approval_as_needing_review(demo: Flask) -> None:
+    english = "Your {role_title} ({role_short}) is {iro_name}."
+    assert translations.propose(db.session, "cy", NAME, english, NEW_WELSH_PO, staff(SAM)) == []
+    db.session.commit()
+    page = signed_in(demo, SAM).get("/flows").text
+    row = re.search(r'<tr data-flow="who_is_my_iro">(.*?)</tr>', page, re.S).group(1)
+    assert "6 of 7 translated" in row and "1 need review" in row
