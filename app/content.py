@@ -21,7 +21,9 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.engine.definition import (
     MESSAGES_FILE,
@@ -245,17 +247,40 @@ def current_text(session: Session, kind: str, key: str) -> str | None:
     return row.content if row else shipped_text(kind, key)
 
 
+class Clash(Exception):
+    """Someone else saved or published the same flow or list at the same moment. The transaction
+    was rolled back, so nothing was changed."""
+
+
+def _flush(session: Session) -> None:
+    try:
+        session.flush()
+    except (IntegrityError, StaleDataError) as error:
+        # The unique number, the one-draft index or the row's revision caught a second writer.
+        session.rollback()
+        raise Clash(str(error.__class__.__name__)) from error
+
+
 def save_draft(session: Session, kind: str, key: str, content: str, staff: StaffUser) -> ContentVersion:
-    """Keep the draft (broken or not: nothing typed is lost); publishing is what is checked."""
+    """Keep the draft (broken or not: nothing typed is lost); publishing is what is checked.
+    Raises Clash if someone else started or changed the draft meanwhile."""
     row = draft(session, kind, key)
     if row is None:
+        base = latest(session, kind, key)
         row = ContentVersion(kind=kind, key=key, status="draft", content=content, updated_by_id=staff.id)
+        row.based_on = base.number if base else 0
         session.add(row)
     row.content = content
     row.updated_at = utcnow()
     row.updated_by_id = staff.id
-    session.flush()
+    _flush(session)
     return row
+
+
+def newer_than_draft(session: Session, row: ContentVersion) -> ContentVersion | None:
+    """A version published after the draft was started, which publishing the draft would undo."""
+    current = latest(session, row.kind, row.key)
+    return current if current and (current.number or 0) > (row.based_on or 0) else None
 
 
 def discard_draft(session: Session, kind: str, key: str) -> None:
@@ -305,7 +330,8 @@ def publish(
     row: ContentVersion | None = None,
 ) -> ContentVersion:
     """Make ``content`` the version in use (``row``: the draft being published). Checks are the
-    caller's job (see ``app.editor``); this numbers, stamps, audits and tells this process."""
+    caller's job (see ``app.editor``); this numbers, stamps, audits and tells this process.
+    Raises Clash if someone else published it at the same moment (nothing is published)."""
     from app.access import audit  # here: access imports the inbox models and Flask's request
 
     number = (
@@ -326,7 +352,7 @@ def publish(
     row.updated_by_id = row.updated_by_id or row.published_by_id
     if kind == FLOW:
         row.digest = parse_flow(content, version_source(key, number)).version
-    session.flush()
+    _flush(session)
     audit(session, staff, "publish", detail=f"{kind} {key} version {number}" + (f": {note}" if note else ""))
     store().changed(session)
     return row

@@ -439,6 +439,11 @@ def _handle(conv: _Conversation) -> Outcome:
 
     state_row = conv.load_state(child)
     lib = library()
+    started = (state_row.data.get("flow"), state_row.data.get("version"))
+    if started[0] and started not in lib.versions:
+        # Started on a version another process published moments ago: load it before going on.
+        content.store().invalidate()
+        lib = library()
     said = conv.text  # what the engine sees: the words, or the command the provider recognised
     if inbound.command:
         said = inbound.command

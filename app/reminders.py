@@ -42,8 +42,8 @@ from sqlalchemy import String, cast, exists, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.conversations import catalogs, library
-from app.engine import Reply, render
+from app.conversations import library, render_for_child
+from app.engine import Reply
 from app.models import (
     Authority,
     ChannelIdentity,
@@ -152,7 +152,7 @@ def reminder_text(kind: str, locale: str) -> str:
     """The reminder in the child's language. No variables: a name can never slip in."""
     key = MESSAGE_KEYS[kind]
     messages = library().messages
-    return render(Reply(messages.context(key), messages.texts[key]), catalogs().translator(locale), {})
+    return render_for_child(Reply(messages.context(key), messages.texts[key]), locale, {})
 
 
 def schedule_reminders(

@@ -591,7 +591,8 @@ def _read_po(locale: str, data: bytes) -> Catalog | str:
     if len(data) > MAX_PO_BYTES:
         return f"The file is larger than {MAX_PO_BYTES // (1024 * 1024)} MB, so it was not read."
     try:
-        catalog = read_po(BytesIO(data), abort_invalid=True, domain=DOMAIN)
+        # Some editors save UTF-8 with a byte-order mark, which babel does not expect.
+        catalog = read_po(BytesIO(data.removeprefix(b"\xef\xbb\xbf")), abort_invalid=True, domain=DOMAIN)
     except (PoFileError, UnicodeDecodeError, ValueError, UnknownLocaleError, LookupError):
         return "This file could not be read as a .po translation file. Nothing was saved."
     language = catalog.locale.language if isinstance(catalog.locale, Locale) else None

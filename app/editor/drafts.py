@@ -159,7 +159,13 @@ def check_draft(library: Library, catalogs: Catalogs, flow_id: str, text: str) -
 
 def draft_stamp(row: ContentVersion) -> str:
     """Which save of the draft a form was made from."""
-    return f"{row.id}:{row.updated_at.isoformat()}"
+    return f"{row.id}:{row.revision}"
+
+
+CLASH = (
+    "Someone else saved or published this flow at the same moment, so nothing was changed. "
+    "Reload the page to see their change, then try again."
+)
 
 
 def _head(form: Any, flow_id: str) -> dict[str, Any]:
@@ -205,7 +211,12 @@ def _targets_for(library: Library, steps: list[StepForm]) -> list[str]:
 
 
 def _editor_page(
-    flow_id: str, head: dict[str, Any], steps: list[StepForm], row: ContentVersion | None, errors: list[str]
+    flow_id: str,
+    head: dict[str, Any],
+    steps: list[StepForm],
+    row: ContentVersion | None,
+    errors: list[str],
+    stamp: str | None = None,
 ) -> str:
     library, catalogs = _library(), _catalogs()
     data = flow_from_steps(head, steps) if not errors else {**head, "nodes": {}}
@@ -223,7 +234,9 @@ def _editor_page(
         target_labels=TARGET_FIELDS,
         new_kinds=NEW_STEP_KINDS,
         locales=[(loc, staff_language_name(loc)) for loc in catalogs.locales],
-        stamp=draft_stamp(row) if row else "",
+        # A form refused for a clash keeps the stamp it came with, so saving it again is refused too.
+        stamp=stamp if stamp is not None else (draft_stamp(row) if row else ""),
+        newer=content.newer_than_draft(db.session, row) if row else None,
     )
 
 
@@ -254,8 +267,11 @@ def start_draft(flow_id: str) -> Response:
     _flow_or_404(flow_id)
     if content.draft(db.session, FLOW, flow_id) is None:
         text = content.current_text(db.session, FLOW, flow_id) or ""
-        content.save_draft(db.session, FLOW, flow_id, text, current_user)
-        db.session.commit()
+        try:
+            content.save_draft(db.session, FLOW, flow_id, text, current_user)
+            db.session.commit()
+        except content.Clash:
+            pass  # someone started it at the same moment: open theirs
     return redirect(url_for("editor.edit_draft", flow_id=flow_id))
 
 
@@ -273,29 +289,39 @@ def edit_draft(flow_id: str) -> str | Response:
         return _editor_page(flow_id, _head(data, flow_id), steps_from_flow(data), row, [])
     head = _head(request.form, flow_id)
     operation = request.form.get("op", "save")
+    submitted = request.form.get("stamp", "")
     try:
         steps = steps_from_form(request.form)
     except FormError as error:
-        return _editor_page(flow_id, head, [], row, [str(error)])
-    if request.form.get("stamp") != draft_stamp(row):
+        # A hidden field the page wrote could not be read back: show the saved draft, not an empty one.
+        saved = from_yaml(row.content)
+        return _editor_page(
+            flow_id, _head(saved, flow_id), steps_from_flow(saved), row, [str(error)], submitted
+        )
+    if submitted != draft_stamp(row):
         # Someone saved since this form was opened: saving would throw their work away.
         who = row.updated_by.display_name if row.updated_by else "Someone"
         message = (
             f"{who} saved this draft at {row.updated_at:%H:%M} after you opened it, so your changes "
             "were not saved. They are shown below: copy what you need, reload the page, and add them again."
         )
-        return _editor_page(flow_id, head, steps, row, [message])
+        return _editor_page(flow_id, head, steps, row, [message], submitted)
     steps = _apply_operation(steps, operation)
     try:
         text = to_yaml(flow_from_steps(head, steps))
     except FormError as error:
         # Nothing is saved, and everything typed is shown again to put right.
-        return _editor_page(flow_id, head, steps, row, [str(error)])
+        return _editor_page(flow_id, head, steps, row, [str(error)], submitted)
     if len(text) > MAX_YAML_CHARS:
         return _editor_page(
             flow_id, head, steps, row, ["This flow is too long to save. Split it into two flows."]
         )
-    content.save_draft(db.session, FLOW, flow_id, text, current_user)
+    try:
+        content.save_draft(db.session, FLOW, flow_id, text, current_user)
+    except content.Clash:
+        return _editor_page(
+            flow_id, head, steps, content.draft(db.session, FLOW, flow_id), [CLASH], submitted
+        )
     db.session.commit()
     if operation == "save":
         flash("Draft saved. It is not live until you publish it.")
@@ -344,13 +370,19 @@ def publish_draft(flow_id: str) -> str | Response | tuple[str, int]:
         data = from_yaml(row.content)
         page = _editor_page(flow_id, _head(data, flow_id), steps_from_flow(data), row, [])
         return page, 422
-    _publish(flow_id, row.content, library, note=request.form.get("note", "").strip(), row=row)
+    if not _publish(flow_id, row.content, library, note=request.form.get("note", "").strip(), row=row):
+        return redirect(url_for("editor.edit_draft", flow_id=flow_id))
     return redirect(url_for("editor.flow_page", flow_id=flow_id))
 
 
-def _publish(flow_id: str, text: str, library: Library, note: str, row: ContentVersion | None = None) -> None:
+def _publish(flow_id: str, text: str, library: Library, note: str, row: ContentVersion | None = None) -> bool:
+    """Publish and say so; False (and a message) if someone else published at the same moment."""
     old = library.flows.get(flow_id)
-    version = content.publish(db.session, FLOW, flow_id, text, current_user, note=note, row=row)
+    try:
+        version = content.publish(db.session, FLOW, flow_id, text, current_user, note=note, row=row)
+    except content.Clash:
+        flash(CLASH)
+        return False
     new = parse_flow(text, content.version_source(flow_id, version.number))
     locales = [loc for loc in _catalogs().locales if loc != SOURCE_LOCALE]
     carried = carry_over(db.session, locales, old, new, current_user)
@@ -359,6 +391,7 @@ def _publish(flow_id: str, text: str, library: Library, note: str, row: ContentV
     if carried:
         message += f" {carried} translation(s) need review because the English changed."
     flash(message)
+    return True
 
 
 @bp.post("/<flow_id>/draft/discard")

@@ -28,8 +28,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from app.access import CHILD_DATA_ROLES, audit, child_for_staff, roles_required
 from app.auth import qr_svg
 from app.channels import telegram
-from app.conversations import catalogs, library
-from app.engine import Reply, render
+from app.conversations import library, render_for_child
+from app.engine import Reply
 from app.engine.runtime import pause
 from app.extensions import db
 from app.inbox import bp
@@ -272,7 +272,7 @@ def _introduction_text(child: Child) -> str:
     """The discreet "news" text in the child's language; no variables, so no name can slip in."""
     messages = library().messages
     reply = Reply(messages.context(INTRODUCTION), messages.texts[INTRODUCTION])
-    return render(reply, catalogs().translator(child.locale), {})
+    return render_for_child(reply, child.locale, {})
 
 
 def _send_after(child: Child, now: datetime) -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -29,7 +29,18 @@ class ContentVersion(Base):
     """
 
     __tablename__ = "content_version"
-    __table_args__ = (UniqueConstraint("kind", "key", "number"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "key", "number"),
+        # At most one draft of a flow or list, even when two people start one at the same moment.
+        Index(
+            "uq_content_version_one_draft",
+            "kind",
+            "key",
+            unique=True,
+            sqlite_where=text("status = 'draft'"),
+            postgresql_where=text("status = 'draft'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -44,9 +55,17 @@ class ContentVersion(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(nullable=True)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), nullable=True)
+    # The published version a draft was started from (0: the shipped file), to warn when a newer
+    # one was published since.
+    based_on: Mapped[int | None] = mapped_column(nullable=True)
+    # Counts every change of the row; an UPDATE made from an older read changes nothing and fails,
+    # so a save can never rewrite a version someone has just published.
+    revision: Mapped[int] = mapped_column(default=1)
 
     updated_by: Mapped[StaffUser | None] = relationship(foreign_keys=[updated_by_id])
     published_by: Mapped[StaffUser | None] = relationship(foreign_keys=[published_by_id])
+
+    __mapper_args__ = {"version_id_col": revision}
 
 
 def message_key(locale: str, context: str, msgid: str) -> str:

@@ -31,6 +31,8 @@ def upgrade():
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.Column('published_at', sa.DateTime(), nullable=True),
     sa.Column('published_by_id', sa.Integer(), nullable=True),
+    sa.Column('based_on', sa.Integer(), nullable=True),
+    sa.Column('revision', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['published_by_id'], ['staff_user.id'], name=op.f('fk_content_version_published_by_id_staff_user')),
     sa.ForeignKeyConstraint(['updated_by_id'], ['staff_user.id'], name=op.f('fk_content_version_updated_by_id_staff_user')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_content_version')),
@@ -38,6 +40,8 @@ def upgrade():
     )
     with op.batch_alter_table('content_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_content_version_key'), ['key'], unique=False)
+        batch_op.create_index('uq_content_version_one_draft', ['kind', 'key'], unique=True,
+                              sqlite_where=sa.text("status = 'draft'"), postgresql_where=sa.text("status = 'draft'"))
 
     op.create_table('translation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -71,6 +75,7 @@ def downgrade():
 
     op.drop_table('translation')
     with op.batch_alter_table('content_version', schema=None) as batch_op:
+        batch_op.drop_index('uq_content_version_one_draft')
         batch_op.drop_index(batch_op.f('ix_content_version_key'))
 
     op.drop_table('content_version')

@@ -348,3 +348,30 @@ def test_publishing_changed_english_keeps_the_welsh_for_review_and_a_welsh_child
     replies = "\n".join(child(CERYS, "views"))
     assert NEW_QUESTION in replies
     assert "(Mae'r rhan hon yn Saesneg, achos dydy hi ddim yn barod yn dy iaith di eto.)" in replies
+
+
+def test_every_shipped_flow_saved_through_the_form_unchanged_keeps_every_field(demo: Flask) -> None:
+    from app import content
+    from app.engine.definition import read_yaml
+    from app.models.flows import FLOW
+
+    client = signed_in(demo, SAM)
+    flow_ids = sorted(content.store().shipped.flow_texts)
+    assert len(flow_ids) == 8
+    for flow_id in flow_ids:
+        start_draft(client, flow_id)
+        assert post_draft(client, flow_id, draft_fields(client, flow_id)).status_code == 302, flow_id
+        saved = read_yaml(content.draft(db.session, FLOW, flow_id).content)
+        shipped = read_yaml(content.shipped_text(FLOW, flow_id))
+        assert saved == shipped, flow_id
+
+
+def test_a_draft_started_before_a_newer_version_was_published_says_so(demo: Flask) -> None:
+    sam, alex = signed_in(demo, SAM), signed_in(demo, ALEX)
+    start_draft(sam, "wishes")
+    token = csrf_token(alex, "/flows/wishes")
+    # Alex publishes the shipped file again as version 1 while Sam's draft is open.
+    assert alex.post("/flows/wishes/versions/0/republish", data={"csrf_token": token}).status_code == 302
+    page = html.unescape(sam.get("/flows/wishes/draft").text)
+    assert "Version 1 was published after this draft was started." in page
+    assert "Publishing the draft would replace it." in page
