@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 from collections import defaultdict
@@ -11,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from app.engine import FlowDefinitionError, Library, Problem, load_library
+from app.engine import FlowDefinitionError, Library, Problem, load_library, parse_flow
 from app.engine.triage import evaluate
 from app.flow_report import Report
 
@@ -115,8 +116,11 @@ def flows_import(directory: Path | None) -> None:
     version (audited); if any has an error, publish nothing and exit 1."""
     from app import content
     from app.editor.drafts import check_draft
+    from app.engine.definition import check_library
     from app.extensions import db
+    from app.i18n import SOURCE_LOCALE
     from app.models.flows import FLOW, PHRASES
+    from app.translations import carry_over
 
     directory = directory or _flows_dir()
     library, catalogs = content.current(db.session)
@@ -126,10 +130,27 @@ def flows_import(directory: Path | None) -> None:
         if path.stem not in library.flows:
             continue  # messages.yaml, or a flow this service does not have
         text = path.read_text(encoding="utf-8")
-        if text == content.current_text(db.session, FLOW, path.stem):
-            continue
-        errors += [f"{path}: {e}" for e in check_draft(library, catalogs, path.stem, text).errors]
-        changes.append((FLOW, path.stem, text, path))
+        if text != content.current_text(db.session, FLOW, path.stem):
+            changes.append((FLOW, path.stem, text, path))
+    # The files are checked together: each against the others as they would be after the import.
+    parsed = {}
+    for _, key, text, _ in changes:
+        with contextlib.suppress(FlowDefinitionError):  # check_draft below names the problems
+            parsed[key] = parse_flow(text, str(key))
+    trial = Library(
+        flows={**library.flows, **parsed},
+        messages=library.messages,
+        entry=library.entry,
+        safeguarding=library.safeguarding,
+    )
+    for _, key, text, path in changes:
+        errors += [f"{path}: {e}" for e in check_draft(trial, catalogs, key, text).errors]
+    before = {(p.node, p.message) for p in check_library(library)}
+    errors += [
+        f"{p.file}: step '{p.node}': {p.message}"
+        for p in check_library(trial)
+        if (p.node, p.message) not in before
+    ]
     phrases = {
         locale: content.current_text(db.session, PHRASES, locale) or ""
         for locale in content.store().shipped.phrase_texts
@@ -155,9 +176,16 @@ def flows_import(directory: Path | None) -> None:
             click.echo(f"error: {line}", err=True)
         click.echo(f"{len(errors)} error(s); nothing was published.", err=True)
         sys.exit(1)
+    locales = [loc for loc in catalogs.locales if loc != SOURCE_LOCALE]
     for kind, key, text, path in changes:
         row = content.publish(db.session, kind, key, text, None, note=f"Imported from {path.name}")
         click.echo(f"  {kind} {key}: version {row.number} published from {path}")
+        if kind == FLOW:
+            # As when publishing in the browser: Welsh for changed English waits for review.
+            new = parse_flow(text, content.version_source(key, row.number))
+            carried = carry_over(db.session, locales, library.flows.get(key), new, None)
+            if carried:
+                click.echo(f"    {carried} translation(s) need review because the English changed")
     db.session.commit()
     click.echo(
         f"{len(changes)} version(s) published." if changes else "Everything matches the versions in use."

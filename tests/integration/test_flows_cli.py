@@ -88,3 +88,29 @@ def test_an_imported_phrase_list_is_used_at_once_but_a_less_safe_one_is_refused(
     assert "safeguarding en: version 1 published" in result.output
     outcome = handle(InboundMessage(channel="sms", sender="+447700900001", text="the purple door again"))
     assert any(e["kind"] == "concern" and e["urgent"] for e in outcome.effects)
+
+
+def test_files_are_checked_together_so_a_link_to_a_step_added_in_the_same_import_is_fine(
+    demo: Flask, tmp_path: Path
+) -> None:
+    about = content.shipped_text(FLOW, "about").replace(
+        "    next: who_sees\n  who_sees:",
+        '    next: privacy\n  privacy:\n    kind: say\n    text: "We keep your messages safe."\n'
+        "    next: who_sees\n  who_sees:",
+        1,
+    )
+    rights = content.shipped_text(FLOW, "rights").replace(
+        "goto: flow:about\n", "goto: flow:about/privacy\n", 1
+    )
+    (tmp_path / "about.yaml").write_text(about, encoding="utf-8")
+    (tmp_path / "rights.yaml").write_text(rights, encoding="utf-8")
+    result = demo.test_cli_runner().invoke(args=["flows", "import", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "2 version(s) published" in result.output
+
+    # Now a folder that removes that step while rights still leads to it is refused as a whole.
+    (tmp_path / "about.yaml").write_text(content.shipped_text(FLOW, "about"), encoding="utf-8")
+    refused = demo.test_cli_runner().invoke(args=["flows", "import", str(tmp_path)])
+    assert refused.exit_code == 1
+    assert "leads to 'privacy', which is not a step in the flow 'about'" in refused.output
+    assert len(db.session.scalars(select(ContentVersion)).all()) == 2
