@@ -24,7 +24,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
-from wtforms import StringField, TextAreaField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from app import PROJECT_ROOT, content
@@ -51,6 +51,25 @@ class DraftForm(FlaskForm):
     content = TextAreaField("The phrase file", validators=[Length(max=MAX_FILE)])
     message = TextAreaField("A message a child might send", validators=[Length(max=1000)])
     note = StringField("What changed (for the history)", validators=[Length(max=200)])
+    stamp = HiddenField()  # which save of the draft the form was made from
+
+
+CLASH = (
+    "Someone else saved or published this list at the same moment, so nothing was changed. "
+    "Reload the page to see their change, then try again."
+)
+
+
+def _stamp(locale: str) -> str:
+    """Which save of the draft (if any) is the latest."""
+    row = content.draft(db.session, PHRASES, locale)
+    return f"{row.id}:{row.revision}" if row else "none"
+
+
+def _conflict(locale: str, form: DraftForm, message: str) -> str:
+    """Show what was typed, unsaved, with why; the form keeps its old stamp so Save stays refused."""
+    form.content.errors = [*form.content.errors, message]
+    return _render_edit(locale, form)
 
 
 class PlainForm(FlaskForm):
@@ -424,7 +443,9 @@ def phrase_edit(locale: str) -> str | Response:
     if request.method == "GET":
         draft_row = content.draft(db.session, PHRASES, locale)
         text = draft_row.content if draft_row else content.current_text(db.session, PHRASES, locale)
-        return _render_edit(locale, DraftForm(formdata=None, data={"content": text or ""}))
+        return _render_edit(
+            locale, DraftForm(formdata=None, data={"content": text or "", "stamp": _stamp(locale)})
+        )
     form = DraftForm()
     action = request.form.get("action", "save")
     if not form.validate_on_submit():
@@ -433,10 +454,23 @@ def phrase_edit(locale: str) -> str | Response:
     text = _normalised(form.content.data)
     form.content.data = text
     draft_row = content.draft(db.session, PHRASES, locale)
+    if form.stamp.data != _stamp(locale):
+        # Someone saved since this form was opened: saving would throw their work away.
+        who = draft_row.updated_by.display_name if draft_row and draft_row.updated_by else "Someone"
+        return _conflict(
+            locale,
+            form,
+            f"{who} changed this draft after you opened it, so your changes were not saved. Copy what "
+            "you need, reload the page, and add your changes again.",
+        )
     if draft_row is not None or text != content.current_text(db.session, PHRASES, locale):
         # Nothing typed is lost: every button keeps the draft first, broken or not.
-        draft_row = content.save_draft(db.session, PHRASES, locale, text, current_user)
+        try:
+            draft_row = content.save_draft(db.session, PHRASES, locale, text, current_user)
+        except content.Clash:
+            return _conflict(locale, form, CLASH)
     db.session.commit()
+    form.stamp.data = _stamp(locale)
     if action == "try":
         return _try(locale, form, text)
     if action == "publish":
@@ -478,7 +512,10 @@ def _publish(locale: str, form: DraftForm, text: str, draft_row: ContentVersion 
     if refused:
         return _render_edit(locale, form, refusal=refused)
     note = (form.note.data or "").strip() or "Published from the editor"
-    row = content.publish(db.session, PHRASES, locale, text, current_user, note, row=draft_row)
+    try:
+        row = content.publish(db.session, PHRASES, locale, text, current_user, note, row=draft_row)
+    except content.Clash:
+        return _conflict(locale, form, CLASH)
     db.session.commit()
     flash(f"Published version {row.number}. Every new message is checked against it from now on.")
     return redirect(url_for("editor.phrase_edit", locale=locale))
@@ -544,8 +581,13 @@ def phrase_republish(locale: str, number: int) -> str | Response:
     if refused:
         draft_row = content.draft(db.session, PHRASES, locale)
         shown = draft_row.content if draft_row else content.current_text(db.session, PHRASES, locale)
-        return _render_edit(locale, DraftForm(formdata=None, data={"content": shown or ""}), refusal=refused)
-    row = content.publish(db.session, PHRASES, locale, text, current_user, f"Re-published {label}")
+        form = DraftForm(formdata=None, data={"content": shown or "", "stamp": _stamp(locale)})
+        return _render_edit(locale, form, refusal=refused)
+    try:
+        row = content.publish(db.session, PHRASES, locale, text, current_user, f"Re-published {label}")
+    except content.Clash:
+        flash(CLASH)
+        return redirect(url_for("editor.phrase_edit", locale=locale))
     db.session.commit()
     flash(f"Published {label} again as version {row.number}. Every new message is checked against it now.")
     return redirect(url_for("editor.phrase_edit", locale=locale))

@@ -41,8 +41,19 @@ def with_unsafe_phrase(text: str, phrase: str) -> str:
     return text.replace(ANCHOR, f"{ANCHOR}    - {phrase}\n", 1)
 
 
+def page_stamp(client: FlaskClient) -> str:
+    """Which save of the draft the edit page was made from."""
+    return re.search(r'name="stamp" type="hidden" value="([^"]*)"', client.get(EDIT).text).group(1)
+
+
 def post_draft(client: FlaskClient, text: str, action: str = "save", **fields: str):  # type: ignore[no-untyped-def]
-    data = {"csrf_token": csrf_token(client, EDIT), "content": text, "action": action, **fields}
+    data = {
+        "csrf_token": csrf_token(client, EDIT),
+        "stamp": page_stamp(client),
+        "content": text,
+        "action": action,
+        **fields,
+    }
     return client.post(EDIT, data=data)
 
 
@@ -315,3 +326,19 @@ def test_a_post_without_its_csrf_token_is_refused(demo: Flask) -> None:
     for path in ("/flows/settings/phrases/en/discard", "/flows/settings/phrases/en/versions/0/publish"):
         assert client.post(path, data={}).status_code == 400
     assert draft_text() == draft and published() == []
+
+
+def test_a_save_over_someone_elses_newer_save_of_the_list_is_refused_and_keeps_the_typing(
+    demo: Flask,
+) -> None:
+    sam, alex = signed_in(demo, SAM), signed_in(demo, ALEX)
+    sams_stamp = page_stamp(sam)
+    assert post_draft(alex, with_unsafe_phrase(SHIPPED_EN, "alex added this")).status_code == 302
+    mine = with_unsafe_phrase(SHIPPED_EN, "sam added this")
+    data = {"csrf_token": csrf_token(sam, EDIT), "stamp": sams_stamp, "content": mine, "action": "save"}
+    refused = sam.post(EDIT, data=data)
+    assert refused.status_code == 200
+    assert "changed this draft after you opened it, so your changes were not saved" in refused.text
+    assert "sam added this" in refused.text
+    draft = db.session.scalar(select(ContentVersion.content).where(ContentVersion.status == "draft"))
+    assert "alex added this" in draft and "sam added this" not in draft
