@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -226,6 +227,8 @@ def test_a_concern_about_the_iro_goes_to_their_manager(client: FlaskClient) -> N
     assert concerns()[-1].route == "manager"
 
 
+# A Tuesday morning: in office hours, so no "office closed" line follows the menu.
+@time_machine.travel(datetime(2026, 11, 24, 11, 0, tzinfo=UTC), tick=True)
 def test_free_text_in_the_middle_of_a_journey_is_never_dropped(client: FlaskClient) -> None:
     replies(client, "my rights")
     body = say(client, "i want to move to a different foster home")
