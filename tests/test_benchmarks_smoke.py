@@ -1,0 +1,97 @@
+"""The webhook benchmark's own parts work: its children, its signed requests and its floor endpoint.
+
+No timings here: the benchmark measures, these only check that what it sends is what the app accepts.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+
+from app.extensions import db
+from app.models import ChannelIdentity, Message
+from benchmarks.baseline_app import BASELINE_PATHS, add_baselines, floor_count, prepare
+from benchmarks.bench_data import make_children
+from benchmarks.webhook import (
+    PUBLIC_BASE_URL,
+    TOKEN,
+    Planned,
+    build_plan,
+    dict_from_line,
+    parse_line,
+    signed_line,
+)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staff passwords hashed at the cheapest setting (nobody signs in here), so the tests stay quick."""
+
+    def cheap(password: str) -> str:
+        return generate_password_hash(password, method="pbkdf2:sha256:1")
+
+    monkeypatch.setattr("app.demo.generate_password_hash", cheap)
+    monkeypatch.setattr("benchmarks.bench_data.generate_password_hash", cheap)
+
+
+def configure_sms(app: Flask) -> None:
+    app.config["TWILIO_AUTH_TOKEN"] = TOKEN
+    app.config["PUBLIC_BASE_URL"] = PUBLIC_BASE_URL
+
+
+def post(app: Flask, item: Planned):  # type: ignore[no-untyped-def]
+    path, signature, body = parse_line(item.line)
+    return app.test_client().post(
+        path,
+        data=body,
+        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def test_each_benchmark_child_is_found_by_its_number_and_has_an_iro(app: Flask) -> None:
+    phones = make_children(db.session, 4, {"en": 0.5, "cy": 0.5}, children_per_iro=2)
+    db.session.commit()
+    children = [ChannelIdentity.find(db.session, "sms", phone).child for phone in phones]
+    assert sorted(child.locale for child in children) == ["cy", "cy", "en", "en"]
+    iros = [child.current_iro.email for child in children]
+    assert iros[0] == iros[1] != iros[2] == iros[3]
+
+
+def test_the_planned_requests_are_accepted_and_every_message_is_stored_in_order(app: Flask) -> None:
+    configure_sms(app)
+    phones = make_children(db.session, 3)
+    db.session.commit()
+    plan = build_plan(phones, ["en", "en", "en"], 9)
+    replies = []
+    for item in plan:
+        response = post(app, item)
+        assert response.status_code == 200
+        replies.append([m.text or "" for m in ET.fromstring(response.data).findall("Message")])
+    assert all(replies), "every message has an answer"
+    stored = db.session.scalars(
+        select(Message.provider_id).where(Message.direction == "in").order_by(Message.id)
+    )
+    assert list(stored) == [item.sid for item in plan]
+
+
+def test_the_floor_checks_the_signature_and_commits_one_row_per_request(app: Flask) -> None:
+    configure_sms(app)
+    add_baselines(app)
+    prepare(db.engine)
+    phones = make_children(db.session, 1)
+    db.session.commit()
+    item = build_plan(phones, ["en"], 1)[0]
+    form = dict_from_line(item.line)
+    signed = Planned(item.child, item.sid, signed_line(BASELINE_PATHS["floor"], form))
+    assert post(app, signed).status_code == 200
+    assert floor_count(db.engine) == 1
+    wrong_path = Planned(
+        item.child, item.sid, signed_line(BASELINE_PATHS["bare"], form).replace("/bare", "/floor")
+    )
+    assert post(app, wrong_path).status_code == 403
+    assert floor_count(db.engine) == 1
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 0
