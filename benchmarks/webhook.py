@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import platform
@@ -37,11 +38,12 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import ceil
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -54,6 +56,8 @@ SERVICE_NUMBER = "+447700900500"
 WEBHOOK_PATH = "/webhooks/twilio/sms"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/rl_helper_a"
 ENDPOINTS = ("bare", "signed", "floor", "webhook")
+# Held for the whole of a run, so two benchmark runs on one machine never overlap.
+LOCK_PATH = Path(tempfile.gettempdir()) / "reviewline-benchmark.lock"
 
 # Conversations a child holds, in their language. Each is a list of texts sent one after another;
 # a child goes from one to the next (the next often starts with MENU, as children do).
@@ -229,6 +233,11 @@ class Settings:
     warmup_seconds: float = 3.0
     connections: int = 16
     threads: int = 2
+    # Children holding a conversation at the same time (each sends its next message in turn).
+    active: int = 1_000
+    # The saturated runs are split into rounds of bare, signed, floor, webhook, so the webhook is
+    # compared with a floor measured moments before it, whatever else the machine is doing.
+    rounds: int = 3
     # "wrk" if it is installed, else the Python client; "python" to use the Python client anyway.
     client: str = "auto"
     locale_mix: tuple[tuple[str, float], ...] = (("en", 0.9), ("cy", 0.1))
@@ -290,33 +299,54 @@ def parse_line(line: str) -> tuple[str, str, str]:
     return path, signature, body
 
 
-def child_script(locale: str, rng: random.Random) -> Iterator[str]:
-    """What one child sends, forever: conversation after conversation, chosen by ``WEIGHTS``."""
+def child_conversations(locale: str, rng: random.Random) -> Iterator[list[str]]:
+    """The conversations one child holds, one after another, chosen by ``WEIGHTS``."""
     scripts = CONVERSATIONS.get(locale, CONVERSATIONS["en"])
     names, weights = list(WEIGHTS), list(WEIGHTS.values())
     while True:
-        yield from scripts[rng.choices(names, weights)[0]]
+        yield scripts[rng.choices(names, weights)[0]]
 
 
 def build_plan(
-    phones: list[str], locales: list[str], total: int, path: str = WEBHOOK_PATH, seed: int = 7
+    phones: list[str],
+    locales: list[str],
+    total: int,
+    path: str = WEBHOOK_PATH,
+    seed: int = 7,
+    active: int = 1_000,
 ) -> list[Planned]:
-    """``total`` signed requests in rounds: every child's next message, child after child.
+    """``total`` signed requests from ``active`` children at a time, each holding a whole conversation.
 
-    One child's consecutive messages are a whole round apart, so they are never in flight at once
-    and each child's conversation reaches the server in order.
+    The requests go round the active children, one message each; a child who has finished a
+    conversation makes room for the next child, until every child has had a turn, and then round
+    again. One child's consecutive messages are ``active`` requests apart, so they are never in
+    flight together and each conversation reaches the server in order.
     """
     run_id = secrets.token_hex(4)
-    scripts = [child_script(locale, random.Random(f"{seed}:{i}")) for i, locale in enumerate(locales)]
+    count = len(phones)
+    active = max(1, min(active, count))
+    conversations = [
+        child_conversations(locale, random.Random(f"{seed}:{i}")) for i, locale in enumerate(locales)
+    ]
+    slots = [[child, list(next(conversations[child]))] for child in range(active)]
+    busy = set(range(active))
+    waiting = active % count  # the next child to start a conversation
     plan: list[Planned] = []
-    sequence = 0
     while len(plan) < total:
-        for child, (phone, script) in enumerate(zip(phones, scripts, strict=True)):
+        for slot in slots:
             if len(plan) >= total:
                 break
-            sid = f"SM{run_id}{sequence:024x}"
-            sequence += 1
-            plan.append(Planned(child, sid, signed_line(path, twilio_form(phone, next(script), sid))))
+            child, messages = slot
+            sid = f"SM{run_id}{len(plan):024x}"
+            form = twilio_form(phones[child], messages.pop(0), sid)
+            plan.append(Planned(child, sid, signed_line(path, form)))
+            if not messages:
+                busy.discard(child)
+                while waiting in busy:
+                    waiting = (waiting + 1) % count
+                slot[0], slot[1] = waiting, list(next(conversations[waiting]))
+                busy.add(waiting)
+                waiting = (waiting + 1) % count
     return plan
 
 
@@ -349,6 +379,7 @@ class LoadResult:
     exhausted: int = 0
     tool: str = "wrk"
     target_rps: float | None = None
+    other_load_cores: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -367,9 +398,41 @@ class LoadResult:
             "server_errors": server_errors,
             "socket_errors": {k: v for k, v in self.errors.items() if v},
             "tool": self.tool,
+            "other_load_cores": round(self.other_load_cores, 2),
             **({"target_rps": round(self.target_rps, 1)} if self.target_rps else {}),
             **({"plan_exhausted": self.exhausted} if self.exhausted else {}),
         }
+
+
+def combined(results: list[LoadResult]) -> dict[str, Any]:
+    """Several rounds of one endpoint as one figure: the overall rate, the median p50 and p99."""
+    summaries = [result.summary() for result in results]
+    requests, seconds = sum(r.requests for r in results), sum(r.seconds for r in results)
+    statuses: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for result in results:
+        statuses.update(result.statuses)
+        errors.update({k: v for k, v in result.errors.items() if v})
+    return {
+        "requests_per_second": round(requests / seconds if seconds else 0.0, 1),
+        "p50_ms": round(statistics.median(r.p50_ms for r in results), 2),
+        "p99_ms": round(statistics.median(r.p99_ms for r in results), 2),
+        "mean_ms": round(statistics.fmean(r.mean_ms for r in results), 2),
+        "requests": requests,
+        "seconds": round(seconds, 2),
+        "statuses": dict(statuses),
+        "server_errors": sum(n for code, n in statuses.items() if code.startswith("5")),
+        "socket_errors": dict(errors),
+        "tool": results[0].tool,
+        "other_load_cores": round(statistics.fmean(r.other_load_cores for r in results), 2),
+        "rounds": [
+            {k: s[k] for k in ("requests_per_second", "p50_ms", "p99_ms", "other_load_cores")}
+            for s in summaries
+        ],
+        **(
+            {"plan_exhausted": sum(r.exhausted for r in results)} if any(r.exhausted for r in results) else {}
+        ),
+    }
 
 
 def wrk_available() -> bool:
@@ -497,8 +560,6 @@ async def _one_request(host: str, port: int, raw: bytes) -> str:
 
 async def _loadgen(job: dict[str, Any]) -> dict[str, Any]:
     """A load generator over one request file: paced (open loop) if ``rate`` is set, else closed loop."""
-    from urllib.parse import urlsplit
-
     target = urlsplit(job["base"])
     host, port = target.hostname or "127.0.0.1", target.port or 80
     lines = Path(job["file"]).read_text().splitlines()
@@ -638,6 +699,61 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+def _process_ticks(pid: int, children: bool = False) -> int:
+    """CPU ticks a process has used (and, if asked, its children that have been waited for)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    own = int(fields[11]) + int(fields[12])
+    return own + (int(fields[13]) + int(fields[14]) if children else 0)
+
+
+def _busy_ticks() -> int:
+    """CPU ticks spent on anything but idling, on all cores together, since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values) - values[3] - values[4]  # minus idle and iowait
+
+
+@dataclass
+class OtherLoad:
+    """How much CPU other work on the machine took during a run (the machine may be shared).
+
+    Ours: this process and the load generators it waited for, the gunicorn workers, and the
+    PostgreSQL backends serving the benchmark database. The rest of the busy time is someone else's.
+    """
+
+    server: Server
+    database: str | None
+
+    def _ours(self) -> int:
+        ticks = _process_ticks(os.getpid(), children=True)
+        if self.server.process is not None:
+            ticks += _process_ticks(self.server.process.pid)
+            ticks += sum(_process_ticks(pid) for pid in self.server.worker_pids())
+        if self.database:
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        command = (
+                            (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                        )
+                    except OSError:
+                        continue
+                    if command.startswith("postgres: ") and f" {self.database} " in command:
+                        ticks += _process_ticks(int(entry.name))
+        return ticks
+
+    def start(self) -> tuple[int, int, float]:
+        return _busy_ticks(), self._ours(), time.monotonic()
+
+    def cores(self, started: tuple[int, int, float]) -> float:
+        """Cores' worth of CPU used by other work since ``started``."""
+        busy, ours, at = started
+        other = (_busy_ticks() - busy) - (self._ours() - ours)
+        return max(0.0, other / os.sysconf("SC_CLK_TCK") / max(time.monotonic() - at, 1e-9))
 
 
 def resident_mb(pid: int) -> dict[str, float]:
@@ -790,11 +906,26 @@ def bench_database(
     lua.write_text(LUA)
     use_wrk = settings.client != "python" and wrk_available()
 
+    def measured(load: Any) -> LoadResult:
+        """Run a load, noting how much CPU other work on the machine took meanwhile."""
+        started = other.start()
+        result: LoadResult = load()
+        result.other_load_cores = other.cores(started)
+        return result
+
     def saturate(prefix: Path, seconds: float, starts: list[int], wrap: bool) -> LoadResult:
         if use_wrk:
-            return run_wrk(server.base, lua, prefix, settings, seconds, starts, wrap)
-        return run_python_load(
-            server.base, prefix, parts, starts, seconds=seconds, connections=settings.connections, wrap=wrap
+            return measured(lambda: run_wrk(server.base, lua, prefix, settings, seconds, starts, wrap))
+        return measured(
+            lambda: run_python_load(
+                server.base,
+                prefix,
+                parts,
+                starts,
+                seconds=seconds,
+                connections=settings.connections,
+                wrap=wrap,
+            )
         )
 
     # The baselines replay the first messages of the same conversations, signed for their own paths.
@@ -818,45 +949,70 @@ def bench_database(
         },
         log_path=work / f"{name}-gunicorn.log",
     )
+    other = OtherLoad(server, urlsplit(url).path.lstrip("/") if url.startswith("postgresql") else None)
     figures: dict[str, Any] = {"children": settings.children, "setup_seconds": round(setup_seconds, 1)}
     issued: list[Planned] = []
+    rounds: dict[str, list[LoadResult]] = {endpoint: [] for endpoint in ENDPOINTS}
+    each = settings.seconds / settings.rounds
     server.start()
     try:
-        for endpoint, prefix in baseline_prefixes.items():
+        for prefix in baseline_prefixes.values():
             saturate(prefix, settings.warmup_seconds, [0] * parts, wrap=True)
-            result = saturate(prefix, settings.seconds, [0] * parts, wrap=True)
-            figures[endpoint] = result.summary()
-            say(f"[{name}] {endpoint:<8} {figures_line(result)}")
 
-        # Enough conversation for the warm-up, the saturated run and the paced run, at up to 1.5
-        # times the floor's rate (the webhook does all the floor does and more).
-        ceiling = max(figures["floor"]["requests_per_second"], 50.0) * 1.5
+        def baselines() -> None:
+            for endpoint, prefix in baseline_prefixes.items():
+                rounds[endpoint].append(saturate(prefix, each, [0] * parts, wrap=True))
+                say(f"[{name}] {endpoint:<8} {figures_line(rounds[endpoint][-1])}")
+
+        baselines()
+        # Enough conversation for the warm-up, the saturated runs and the paced run, at up to twice
+        # the floor's rate (the webhook does all the floor does and more).
+        ceiling = max(rounds["floor"][0].rps, 50.0) * 2
         total = ceil(ceiling * (settings.warmup_seconds + 1.5 * settings.seconds + 3))
         say(f"[{name}] signing {total:,} conversation messages ...")
         prefix = work / f"{name}-webhook"
-        partitions = write_partitions(build_plan(phones, locales, total), prefix, parts)
+        partitions = write_partitions(
+            build_plan(phones, locales, total, active=settings.active), prefix, parts
+        )
         starts = [0] * parts
 
-        def consumed(result: LoadResult) -> None:
+        def consumed(result: LoadResult) -> LoadResult:
             """Note which requests a run sent, so the next run carries each conversation on."""
             for part, (sent, end) in enumerate(zip(result.sent_by_part, result.end_by_part, strict=True)):
                 issued.extend(partitions[part][end - sent : end])
                 starts[part] = end
+            return result
 
         consumed(saturate(prefix, settings.warmup_seconds, starts, wrap=False))
-        spy = start_profile(server.worker_pids()[0], settings.seconds, profile) if profile else None
-        saturated = saturate(prefix, settings.seconds, starts, wrap=False)
-        consumed(saturated)
-        figures["webhook"] = saturated.summary()
-        say(f"[{name}] webhook  {figures_line(saturated)}")
-        if spy is not None and profile is not None and spy.wait() == 0 and profile.exists():
-            figures["profile"] = [(round(share, 3), frame) for share, frame in profile_summary(profile)]
-            say(f"[{name}] profile of one worker during the saturated webhook run (inclusive):")
-            for share, frame in figures["profile"]:
-                say(f"    {share:6.1%}  {frame}")
+        spy = start_profile(server.worker_pids()[0], each, profile) if profile else None
+        for number in range(settings.rounds):
+            if number:
+                baselines()
+            rounds["webhook"].append(consumed(saturate(prefix, each, starts, wrap=False)))
+            say(f"[{name}] webhook  {figures_line(rounds['webhook'][-1])}")
+            if spy is not None and profile is not None and spy.wait() == 0 and profile.exists():
+                figures["profile"] = [(round(share, 3), frame) for share, frame in profile_summary(profile)]
+                say(f"[{name}] profile of one worker during a saturated webhook run (inclusive):")
+                for share, frame in figures["profile"]:
+                    say(f"    {share:6.1%}  {frame}")
+            spy = None
+        for endpoint, results in rounds.items():
+            figures[endpoint] = combined(results)
+        # Each round's ratio compares runs a few seconds apart, so other load on the machine
+        # drifts less between them than across the whole run: the headline is their median.
+        ratios = [w.rps / max(f.rps, 1e-9) for w, f in zip(rounds["webhook"], rounds["floor"], strict=True)]
+        figures["ratio_to_floor_by_round"] = [round(r, 3) for r in ratios]
+        figures["ratio_to_floor"] = round(statistics.median(ratios), 3)
 
-        paced = run_python_load(
-            server.base, prefix, parts, starts, seconds=settings.seconds, rate=saturated.rps / 2
+        paced = measured(
+            lambda: run_python_load(
+                server.base,
+                prefix,
+                parts,
+                starts,
+                seconds=settings.seconds,
+                rate=figures["webhook"]["requests_per_second"] / 2,
+            )
         )
         consumed(paced)
         figures["webhook_half"] = paced.summary()
@@ -870,9 +1026,6 @@ def bench_database(
 
     figures["check"] = delivery_check(url, keys, issued, figures)
     figures["conversations"] = stored_outcome(url, keys)
-    figures["ratio_to_floor"] = round(
-        figures["webhook"]["requests_per_second"] / max(figures["floor"]["requests_per_second"], 1e-9), 3
-    )
     return figures
 
 
@@ -887,6 +1040,7 @@ def delivery_check(url: str, keys: str, issued: list[Planned], figures: dict[str
     socket_errors = sum(sum(run["socket_errors"].values()) for run in runs)
     return {
         "sent": len(sent),
+        "children_heard_from": len({item.child for item in issued}),
         "stored": len(stored),
         "missing": len(missing),
         "unexpected": len(unexpected),
@@ -952,10 +1106,11 @@ def table(result: dict[str, Any]) -> str:
         f"{settings['seconds']:g} s a run, gunicorn with 2 sync workers; saturation by "
         f"{result['load_generator']} ({settings['threads']} {unit}, {settings['connections']} connections), "
         "half rate paced by "
-        "a Python client (latency from when each request was due).",
+        "a Python client (latency from when each request was due). Other load: cores' worth of CPU "
+        "that other work on the machine used during the run.",
         "",
-        "| database | endpoint | requests/s | p50 ms | p99 ms | ratio to floor |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| database | endpoint | requests/s | p50 ms | p99 ms | ratio to floor | other load |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, figures in result["databases"].items():
         floor = figures["floor"]["requests_per_second"]
@@ -969,10 +1124,21 @@ def table(result: dict[str, Any]) -> str:
                 "webhook_half": f"webhook at half rate (asked {f.get('target_rps', 0):,.0f}/s)",
             }[endpoint]
             ratio = f"{f['requests_per_second'] / floor:.0%}" if floor and endpoint != "webhook_half" else "-"
+            if endpoint == "webhook":
+                ratio = f"{figures['ratio_to_floor']:.0%}"
             rows.append(
                 f"| {name} | {label} | {f['requests_per_second']:,.0f} | {f['p50_ms']:.1f} | "
-                f"{f['p99_ms']:.1f} | {ratio} |"
+                f"{f['p99_ms']:.1f} | {ratio} | {f['other_load_cores']:.2f} |"
             )
+    rows.append("")
+    rows.append(
+        "Ratio to floor: the median of each round's ratio ("
+        + "; ".join(
+            f"{name} " + ", ".join(f"{r:.0%}" for r in figures["ratio_to_floor_by_round"])
+            for name, figures in result["databases"].items()
+        )
+        + "); requests/s over all rounds; p50 and p99: the median of the rounds'."
+    )
     rows.append("")
     rows.append("| target | measured | |")
     rows.append("| --- | --- | --- |")
@@ -994,6 +1160,27 @@ def run(
     ``profile_dir``: record one worker with py-spy during each saturated webhook run (raw stacks).
     """
     settings = Settings.for_run(quick, **overrides)
+    with machine_to_ourselves(say):
+        return _run(settings, only, say, profile_dir)
+
+
+@contextmanager
+def machine_to_ourselves(say: Any = print) -> Iterator[None]:
+    """Hold a machine-wide lock for the whole run: two benchmark runs at once spoil each other's
+    figures (and would share the PostgreSQL database). A second run waits for the first."""
+    with LOCK_PATH.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another benchmark run to finish (it holds {LOCK_PATH}) ...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _run(settings: Settings, only: str | None, say: Any, profile_dir: Path | None) -> dict[str, Any]:
     if profile_dir:
         profile_dir.mkdir(parents=True, exist_ok=True)
     postgres = os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES)

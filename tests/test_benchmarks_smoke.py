@@ -17,6 +17,7 @@ from app.models import ChannelIdentity, Message
 from benchmarks.baseline_app import BASELINE_PATHS, add_baselines, floor_count, prepare
 from benchmarks.bench_data import make_children
 from benchmarks.webhook import (
+    CONVERSATIONS,
     PUBLIC_BASE_URL,
     TOKEN,
     Planned,
@@ -95,3 +96,23 @@ def test_the_floor_checks_the_signature_and_commits_one_row_per_request(app: Fla
     assert post(app, wrong_path).status_code == 403
     assert floor_count(db.engine) == 1
     assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_each_child_sends_whole_conversations_in_order_and_never_two_messages_close_together() -> None:
+    phones = [f"+4477009100{n:02d}" for n in range(12)]
+    plan = build_plan(phones, ["en"] * 6 + ["cy"] * 6, 400, active=5)
+    said: dict[int, list[str]] = {}
+    last_seen: dict[int, int] = {}
+    for position, item in enumerate(plan):
+        assert position - last_seen.get(item.child, -5) >= 5, "a child's next message waits its turn"
+        last_seen[item.child] = position
+        said.setdefault(item.child, []).append(dict_from_line(item.line)["Body"])
+    assert len(said) == 12, "every child has a turn"
+    for child, texts in said.items():
+        scripts = list(CONVERSATIONS["en" if child < 6 else "cy"].values())
+        while texts:
+            script = next((s for s in scripts if texts[: len(s)] == s), None)
+            if script is None:  # the plan may stop part-way through a conversation
+                assert any(s[: len(texts)] == texts for s in scripts)
+                break
+            texts = texts[len(script) :]
