@@ -10,14 +10,15 @@ channel's own response, or the outbox).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import Any, overload
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload
 
 from app import content
 from app.crypto import blind_index
@@ -55,11 +56,13 @@ from app.models import (
     OutboxMessage,
     Review,
     ReviewAction,
+    StaffUser,
     WishesSubmission,
     utcnow,
 )
 from app.office_hours import next_opening
 from app.phones import display_phone, normalise_phone
+from app.write_turns import write_turn
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,17 @@ MAX_TEXT_CHARS = 10_000
 LOCAL_EFFECTS = (OptedOut, OptedIn, LocaleChanged)
 # A risk split over two texts: the earlier one counts if it arrived within this window.
 SPLIT_MESSAGE_WINDOW = timedelta(minutes=15)
+# What handling a message reads of the sender, in one query: the child and their authority with
+# the identity, leaving out encrypted columns a conversation never reads (each costs a decryption).
+CONVERSATION_LOAD = (
+    defer(ChannelIdentity.address),
+    joinedload(ChannelIdentity.child).options(
+        defer(Child.date_of_birth),
+        defer(Child.age),
+        defer(Child.looked_after_since),
+        joinedload(Child.authority),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -139,30 +153,118 @@ def next_review(session: Session, child: Child, today: date) -> Review | None:
     )
 
 
-def child_variables(session: Session, child: Child, locale: str, now: datetime) -> dict[str, str | None]:
-    """The read-only facts flows may show this child, in their language."""
-    authority = child.authority
-    iro = child.current_iro
-    review = next_review(session, child, now.date())
-    opens = next_opening(authority, now)
-    return {
-        "office_closed": "yes" if opens else None,
-        "office_opens": f"{format_day(opens.date(), locale)}, {opens:%H:%M}" if opens else None,
-        "first_name": child.first_name,
-        "role_title": authority.wording("role_title", locale),
-        "role_short": authority.wording("role_short", locale),
-        "reply_time": authority.wording("reply_time", locale),
-        "iro_name": iro.display_name if iro else None,
-        "iro_contact": display_phone(iro.contact_phone) if iro and iro.contact_phone else None,
-        "next_review": format_day(review.scheduled_for, locale) if review else None,
-        "service_name": authority.name,
-        "out_of_hours": authority.out_of_hours_phone or None,
-        "advocacy_contact": authority.advocacy_contact or None,
-    }
+class ChildFacts(Mapping[str, str | None]):
+    """The read-only facts flows may show this child, in their language, each looked up on first
+    read and kept for the rest of this message.
+
+    Most messages name no reviewing officer, review date or office hours, so most messages look
+    none of them up (see ``Context``). Reads happen inside the message's own transaction."""
+
+    def __init__(self, session: Session, child: Child, locale: str, now: datetime):
+        self._session, self._child, self._locale, self._now = session, child, locale, now
+        self._known: dict[str, str | None] = {}
+
+    @cached_property
+    def _opens(self) -> datetime | None:
+        return next_opening(self._child.authority, self._now)
+
+    @cached_property
+    def _iro(self) -> StaffUser | None:
+        return self._child.current_iro
+
+    def _look_up(self, name: str) -> str | None:
+        child, locale = self._child, self._locale
+        if name == "office_closed":
+            return "yes" if self._opens else None
+        if name == "office_opens":
+            opens = self._opens
+            return f"{format_day(opens.date(), locale)}, {opens:%H:%M}" if opens else None
+        if name == "first_name":
+            return child.first_name
+        if name in ("role_title", "role_short", "reply_time"):
+            return child.authority.wording(name, locale)
+        if name == "iro_name":
+            iro = self._iro
+            return iro.display_name if iro else None
+        if name == "iro_contact":
+            iro = self._iro
+            return display_phone(iro.contact_phone) if iro and iro.contact_phone else None
+        if name == "next_review":
+            review = next_review(self._session, child, self._now.date())
+            return format_day(review.scheduled_for, locale) if review else None
+        if name == "service_name":
+            return child.authority.name
+        if name == "out_of_hours":
+            return child.authority.out_of_hours_phone or None
+        if name == "advocacy_contact":
+            return child.authority.advocacy_contact or None
+        raise KeyError(name)
+
+    def __getitem__(self, name: str) -> str | None:
+        if name not in self._known:
+            self._known[name] = self._look_up(name)
+        return self._known[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(CHILD_FACTS)
+
+    def __len__(self) -> int:
+        return len(CHILD_FACTS)
 
 
-def child_actions(session: Session, child: Child, locale: str, today: date) -> tuple[ActionView, ...]:
-    """The actions from the child's most recent held review, with late worked out from the due date."""
+CHILD_FACTS = (
+    "office_closed",
+    "office_opens",
+    "first_name",
+    "role_title",
+    "role_short",
+    "reply_time",
+    "iro_name",
+    "iro_contact",
+    "next_review",
+    "service_name",
+    "out_of_hours",
+    "advocacy_contact",
+)
+
+
+def child_variables(session: Session, child: Child, locale: str, now: datetime) -> ChildFacts:
+    """The read-only facts flows may show this child, in their language (looked up as read)."""
+    return ChildFacts(session, child, locale, now)
+
+
+class ChildActions(Sequence[ActionView]):
+    """The actions from the child's most recent held review, with late worked out from the due
+    date; looked up on first use (only the "my plan" steps read them)."""
+
+    def __init__(self, session: Session, child: Child, locale: str, today: date):
+        self._args = (session, child, locale, today)
+        self._actions: tuple[ActionView, ...] | None = None
+
+    def _all(self) -> tuple[ActionView, ...]:
+        if self._actions is None:
+            self._actions = _load_actions(*self._args)
+        return self._actions
+
+    @overload
+    def __getitem__(self, index: int) -> ActionView: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ActionView]: ...
+
+    def __getitem__(self, index: int | slice) -> ActionView | Sequence[ActionView]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def child_actions(session: Session, child: Child, locale: str, today: date) -> Sequence[ActionView]:
+    """The actions from the child's most recent held review (looked up on first use)."""
+    return ChildActions(session, child, locale, today)
+
+
+def _load_actions(session: Session, child: Child, locale: str, today: date) -> tuple[ActionView, ...]:
     review = session.scalar(
         select(Review)
         .where(Review.child_id == child.id, Review.status == "held")
@@ -184,7 +286,8 @@ def child_actions(session: Session, child: Child, locale: str, today: date) -> t
 
 
 def engine_context(session: Session, child: Child, now: datetime) -> Context:
-    """What the engine may know about this child now, in their language."""
+    """What the engine may know about this child now, in their language (each fact looked up
+    only if the conversation reads it)."""
     return Context(
         now=now,
         locale=child.locale,
@@ -264,15 +367,18 @@ class _Conversation:
 
     def previous_text(self, child: Child, before_id: int) -> str | None:
         """The child's previous message if it was recent, so a risk split over two texts is seen."""
-        previous = self.session.scalar(
-            select(Message)
-            .where(Message.child_id == child.id, Message.direction == "in", Message.id < before_id)
+        previous = self.session.execute(
+            select(Message.body)
+            .where(
+                Message.child_id == child.id,
+                Message.direction == "in",
+                Message.id < before_id,
+                Message.created_at >= self.now - SPLIT_MESSAGE_WINDOW,
+            )
             .order_by(Message.id.desc())
             .limit(1)
-        )
-        if previous and previous.created_at >= self.now - SPLIT_MESSAGE_WINDOW:
-            return previous.body
-        return None
+        ).first()
+        return previous.body if previous else None
 
     def add_concern(self, message: Message, **fields: Any) -> None:
         self.session.add(
@@ -365,7 +471,7 @@ class _Conversation:
         self.identity.opted_out = opted_out
         self.identity.opted_out_at = self.now if opted_out else None
 
-    def send(self, replies: list[Reply], variables: dict[str, str | None], locale: str) -> None:
+    def send(self, replies: list[Reply], variables: Mapping[str, str | None], locale: str) -> None:
         """Render replies in the child's language and record them (and outbox rows if not inline)."""
         if self.inbound.silent:
             return
@@ -412,12 +518,13 @@ def handle(inbound: InboundMessage, *, inline: bool = True, now: datetime | None
     """Handle one inbound message in one transaction and return what to send back."""
     session = db.session
     conversation = _Conversation(session, inbound, now or utcnow(), inline)
-    try:
-        outcome = _handle(conversation)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
+    with write_turn(db.engine):
+        try:
+            outcome = _handle(conversation)
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
     return outcome
 
 
@@ -425,7 +532,9 @@ def _handle(conv: _Conversation) -> Outcome:
     session, inbound = conv.session, conv.inbound
     identity_channel = inbound.identity_channel or inbound.channel
     address = normalise_address(identity_channel, inbound.sender)
-    identity = ChannelIdentity.find(session, identity_channel, address) if address else None
+    identity = (
+        ChannelIdentity.find(session, identity_channel, address, *CONVERSATION_LOAD) if address else None
+    )
     if identity is None:
         return _handle_unknown(conv, identity_channel, address)
 
@@ -454,7 +563,7 @@ def _handle(conv: _Conversation) -> Outcome:
     if triage.urgent:
         conv.raise_urgent(message, triage)
     context = engine_context(session, child, conv.now)
-    variables = dict(context.variables)
+    variables = context.variables
     if identity.opted_out and recognise_command(lib, said, context) != "start":
         # Opted out: keep the message (staff see it, and any urgent concern stands) but send
         # nothing until START.
@@ -549,7 +658,7 @@ def _linked(conv: _Conversation, message: Message, identity: ChannelIdentity) ->
     conv.outcome.child_id = child.id
     state_row = conv.load_state(child)
     context = engine_context(conv.session, child, conv.now)
-    variables = dict(context.variables)
+    variables = context.variables
     step = advance(library(), state_row.data, Inbound(text="menu"), context)
     state_row.data = step.state
     conv.send([_system_reply("link_ok"), *step.replies], variables, child.locale)

@@ -5,18 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from app.models import Authority
+from app.review_schedule import bank_holidays
 
 LOCAL = ZoneInfo("Europe/London")
-SUBDIVISIONS = {"england": "ENG", "wales": "WLS", "scotland": "SCT", "northern_ireland": "NIR"}
-
-
-def _holidays(authority: Authority, year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays(
-        "GB", subdiv=SUBDIVISIONS.get(authority.nation, "ENG"), years=[year, year + 1]
-    )
 
 
 def _hours(authority: Authority) -> tuple[time, time]:
@@ -25,7 +17,9 @@ def _hours(authority: Authority) -> tuple[time, time]:
 
 def is_working_day(authority: Authority, day: date) -> bool:
     """A day the office is open: one of its office days and not a bank holiday in its nation."""
-    return day.weekday() in (authority.office_days or []) and day not in _holidays(authority, day.year)
+    return day.weekday() in (authority.office_days or []) and day not in bank_holidays(
+        authority.nation, day.year
+    )
 
 
 def local_now(now_utc: datetime) -> datetime:

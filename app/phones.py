@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 DEFAULT_REGION = "GB"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
-    """The E.164 form of a phone number, or None if it is not a possible number."""
+    """The E.164 form of a phone number, or None if it is not a possible number (cached: a child
+    sends several messages in a row, and parsing costs a quarter of a millisecond)."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

@@ -35,8 +35,7 @@ from functools import lru_cache
 
 import holidays
 
-from app.office_hours import SUBDIVISIONS
-
+SUBDIVISIONS = {"england": "ENG", "wales": "WLS", "scotland": "SCT", "northern_ireland": "NIR"}
 FIRST_REVIEW_WORKING_DAYS = 20
 SECOND_REVIEW_MONTHS = 3
 LATER_REVIEW_MONTHS = 6

@@ -75,13 +75,17 @@ class ActionView:
 
 @dataclass(frozen=True)
 class Context:
-    """Read-only facts the host looked up. The clock is here so the engine never reads it."""
+    """Read-only facts from the host. The clock is here so the engine never reads it.
+
+    The engine reads ``variables`` one name at a time (never lists them) and ``actions`` only in
+    a step that shows the plan, so a host may pass mappings that look a fact up on first read:
+    most messages need none of them."""
 
     now: datetime
     locale: str = "en"
     variables: Mapping[str, str | None] = field(default_factory=dict)
     translate: Callable[[str, str], str] = _identity
-    actions: tuple[ActionView, ...] = ()
+    actions: Sequence[ActionView] = ()
 
 
 @dataclass(frozen=True)
@@ -145,16 +149,38 @@ def _copy_state(state: Mapping[str, Any]) -> dict[str, Any]:
     return copied
 
 
-def _values(reply: Reply, variables: Mapping[str, str | None]) -> dict[str, str]:
-    values = {k: v for k, v in variables.items() if v}
-    values.update(dict(reply.params))
-    return values
+class Values:
+    """The names a text may use: parameters first, then the host's variables, empty ones left out.
+
+    Names are read one at a time, as a text uses them, and never listed: the host's ``variables``
+    may be a mapping that works a fact out on first read, so a reply that names no reviewing
+    officer never looks one up."""
+
+    __slots__ = ("_params", "_variables")
+
+    def __init__(self, variables: Mapping[str, str | None], *params: Mapping[str, str]):
+        self._variables = variables
+        self._params = params
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        for params in self._params:
+            if name in params:
+                return params[name]
+        value = self._variables.get(name)
+        return value if value else default
+
+    def with_params(self, params: tuple[tuple[str, str], ...]) -> Values:
+        return Values(self._variables, dict(params), *self._params) if params else self
 
 
-def _rows(reply: Reply, translate: Callable[[str, str], str], values: Mapping[str, str]) -> list[str]:
+def _values(reply: Reply, variables: Mapping[str, str | None]) -> Values:
+    return Values(variables, dict(reply.params))
+
+
+def _rows(reply: Reply, translate: Callable[[str, str], str], values: Values) -> list[str]:
     rows = []
     for context, msgid, params, value, value_context in reply.rows:
-        row = fill(translate(context, msgid), {**values, **dict(params)})
+        row = fill(translate(context, msgid), values.with_params(params))
         value = fill(translate(value_context, value), values) if value_context else value
         rows.append(f"{row}: {value}" if value else row)
     return rows
@@ -204,7 +230,7 @@ class Run:
         self.path: list[str] = []
         self.chosen: list[str] = []
         self.steps = 0
-        self._variables = {k: v for k, v in context.variables.items() if v}
+        self._variables = Values(context.variables)
 
     # -- what nodes call ------------------------------------------------------------------
     def say(

@@ -9,6 +9,7 @@ from the maintained ``gsm0338`` codec, a pure table with no I/O.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
@@ -44,12 +45,14 @@ def non_gsm7_characters(text: str) -> list[str]:
     return found
 
 
+@functools.lru_cache(maxsize=4096)
 def sms_cost(text: str) -> SmsCost:
-    """How a text would be sent as SMS and how many segments it costs."""
-    if is_gsm7(text):
+    """How a text would be sent as SMS and how many segments it costs (cached: most replies are
+    the same few texts, and the codec works a character at a time)."""
+    try:
         units = len(text.encode("gsm03.38"))
         single, multi, encoding = 160, 153, GSM7
-    else:
+    except UnicodeEncodeError:
         units = len(text.encode("utf-16-le")) // 2
         single, multi, encoding = 70, 67, UCS2
     if units == 0:

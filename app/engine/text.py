@@ -7,6 +7,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 # Characters that render as nothing or as a space but defeat naive matching.
 _INVISIBLE = {"\u00ad", "\u034f", "\u061c", "\u115f", "\u1160", "\u17b4", "\u17b5", "\u3164"}
@@ -43,8 +44,16 @@ def placeholders(text: str) -> list[str]:
     return _PLACEHOLDER.findall(text)
 
 
-def fill(text: str, variables: dict[str, str]) -> str:
-    """Replace ``{name}`` placeholders; unknown names are left visible rather than raising."""
+class Lookup(Protocol):
+    """What ``fill`` reads names from: a dict, or anything with ``get`` (see ``runtime.Values``)."""
+
+    def get(self, name: str, default: str, /) -> str: ...
+
+
+def fill(text: str, variables: Lookup) -> str:
+    """Replace ``{name}`` placeholders; unknown names are left visible rather than raising.
+
+    Only the names the text uses are read, so a host may work a fact out on first read."""
     return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.interfaces import ORMOption
 
 from app.crypto import Encrypted, blind_index
 from app.models.base import Base, utcnow
@@ -189,10 +190,15 @@ class ChannelIdentity(Base):
         return identity
 
     @classmethod
-    def find(cls, session: Session, channel: str, address: str) -> ChannelIdentity | None:
-        """The identity for a normalised address, looked up by its keyed hash only."""
+    def find(
+        cls, session: Session, channel: str, address: str, *options: ORMOption
+    ) -> ChannelIdentity | None:
+        """The identity for a normalised address, looked up by its keyed hash only (``options``:
+        loader options, e.g. to load the child in the same query)."""
         index = blind_index(f"{channel}:{address}")
-        return session.scalar(select(cls).where(cls.channel == channel, cls.address_index == index))
+        return session.scalar(
+            select(cls).where(cls.channel == channel, cls.address_index == index).options(*options)
+        )
 
 
 class LinkCode(Base):
