@@ -9,12 +9,13 @@ number. Field encryption is the real one: rows go in through the ORM's bulk inse
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping
 from datetime import date, timedelta
 from math import ceil
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
@@ -44,6 +45,30 @@ ACTIONS = [
     ("Check if you can stay at the same school", "the school and your social worker", 10, "awaiting_manager"),
 ]
 BATCH = 2_000
+
+
+BENCH_DATABASE = "reviewline_bench"
+
+
+def postgres_url() -> str:
+    """The PostgreSQL database the benchmarks may wipe: ``BENCH_DATABASE_URL``, else a database
+    named reviewline_bench on the local server, created if it is missing. Never point it at a
+    database whose contents matter: every part starts by dropping its schema."""
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if url:
+        return url
+    server = "postgresql+psycopg://postgres@127.0.0.1:5432"
+    engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": BENCH_DATABASE}
+            )
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+    finally:
+        engine.dispose()
+    return f"{server}/{BENCH_DATABASE}"
 
 
 def phone_number(index: int) -> str:

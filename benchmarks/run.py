@@ -165,6 +165,11 @@ def webhook_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "value": "yes" if f["check"]["ok"] else "NO",
                     "target": "yes",
                     "met": bool(f["check"]["ok"]),
+                    "note": (
+                        "{sent:,} sent by {children_heard_from:,} children, {stored:,} stored, "
+                        "{missing} missing, {unexpected} unexpected, {server_errors} 5xx, {not_200} not 200, "
+                        "{socket_errors} socket errors or timeouts"
+                    ).format(**f["check"]),
                 },
             ]
         return rows

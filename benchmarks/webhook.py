@@ -54,7 +54,6 @@ ACCOUNT_SID = "AC" + "b" * 32
 PUBLIC_BASE_URL = "https://reviewline.example.org"
 SERVICE_NUMBER = "+447700900500"
 WEBHOOK_PATH = "/webhooks/twilio/sms"
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/rl_helper_a"
 ENDPOINTS = ("bare", "signed", "floor", "webhook")
 # Held for the whole of a run, so two benchmark runs on one machine never overlap.
 LOCK_PATH = Path(tempfile.gettempdir()) / "reviewline-benchmark.lock"
@@ -1181,15 +1180,17 @@ def machine_to_ourselves(say: Any = print) -> Iterator[None]:
 
 
 def _run(settings: Settings, only: str | None, say: Any, profile_dir: Path | None) -> dict[str, Any]:
+    from benchmarks.bench_data import postgres_url
+
     if profile_dir:
         profile_dir.mkdir(parents=True, exist_ok=True)
-    postgres = os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES)
     databases: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="reviewline-bench-") as tmp:
         work = Path(tmp)
-        for name, url in (("sqlite", f"sqlite:///{work / 'bench.db'}"), ("postgresql", postgres)):
+        for name in ("sqlite", "postgresql"):
             if only and name != only:
                 continue
+            url = f"sqlite:///{work / 'bench.db'}" if name == "sqlite" else postgres_url()
             profile = profile_dir / f"webhook-{name}.txt" if profile_dir else None
             databases[name] = bench_database(name, url, settings, work, say, profile)
     if settings.client == "python":
