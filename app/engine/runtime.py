@@ -22,7 +22,7 @@ from typing import Any
 from app.engine.definition import LANGUAGE_FLOW, Flow, Library
 from app.engine.effects import ConcernRaised, Effect, OptedIn, OptedOut
 from app.engine.nodes import Choice, End, Goto, NodeKind, Retry, Wait
-from app.engine.text import fill, match_option, normalise, split_keywords, strip_accents
+from app.engine.text import fill, keyword_phrases, match_option, normalise, plain_forms, strip_accents
 
 MAX_STEPS = 100
 
@@ -271,21 +271,18 @@ class Run:
     def variable(self, name: str) -> str | None:
         return self._variables.get(name)
 
-    def phrases(self, context: str, msgid: str) -> set[str]:
+    def phrases(self, context: str, msgid: str) -> frozenset[str]:
         """A message as the child may type it: in their language and in English."""
-        return {
-            fill(self.context.translate(context, msgid), self._variables),
-            fill(msgid, self._variables),
-        }
+        return frozenset(
+            (fill(self.context.translate(context, msgid), self._variables), fill(msgid, self._variables))
+        )
 
-    def keyword_phrases(self, context: str, msgid: str) -> set[str]:
+    def keyword_phrases(self, context: str, msgid: str) -> frozenset[str]:
         """Comma-separated keywords in the child's language and in English."""
-        found: set[str] = set()
-        for text in self.phrases(context, msgid):
-            found.update(split_keywords(text))
-        return found
+        translated = fill(self.context.translate(context, msgid), self._variables)
+        return keyword_phrases(translated, fill(msgid, self._variables))
 
-    def command_phrases(self, key: str) -> set[str]:
+    def command_phrases(self, key: str) -> frozenset[str]:
         messages = self.library.messages
         return self.keyword_phrases(messages.context(key), messages.texts[key])
 
@@ -442,7 +439,7 @@ class Run:
             if name == "carry_on" and not self.state.get("paused"):
                 continue
             phrases = self.command_phrases(f"keywords_{name}")
-            if said in phrases or plain in {strip_accents(p) for p in phrases}:
+            if said in phrases or plain in plain_forms(phrases):
                 return name
         return None
 
