@@ -253,13 +253,17 @@ class Choice(NodeKind):
 
     def pick(self, text: str, run: Run, within: bool = True) -> int | None:
         """The index of the choice the text means, or None (``within``: keywords inside a sentence count)."""
-        options = []
-        for choice in self.choices:
-            phrases = run.phrases(self.context, choice["label"])
-            if "keywords" in choice:
-                phrases |= run.keyword_phrases(f"{self.context}.keywords", choice["keywords"])
-            options.append(phrases)
-        return run.match(text, options, within)
+
+        def options() -> list[frozenset[str]]:
+            found = []
+            for choice in self.choices:
+                phrases = run.phrases(self.context, choice["label"])
+                if "keywords" in choice:
+                    phrases |= run.keyword_phrases(f"{self.context}.keywords", choice["keywords"])
+                found.append(phrases)
+            return found
+
+        return run.match(text, len(self.choices), options, within)
 
     def take(self, index: int, run: Run) -> Transition:
         """Act on the chosen option."""
@@ -293,7 +297,9 @@ class Confirm(NodeKind):
         return Wait()
 
     def receive(self, text: str, run: Run) -> Transition:
-        answer = run.match(text, [run.command_phrases("keywords_yes"), run.command_phrases("keywords_no")])
+        answer = run.match(
+            text, 2, lambda: [run.command_phrases("keywords_yes"), run.command_phrases("keywords_no")]
+        )
         if answer is None:
             return Retry("invalid_yes_no")
         value = "yes" if answer == 0 else "no"
@@ -540,7 +546,11 @@ class Change(NodeKind):
 
     def receive(self, text: str, run: Run) -> Transition:
         summary = self._summary(run)
-        index = run.match(text, [run.phrases(summary.context, i["label"]) for i in summary.items])
+        index = run.match(
+            text,
+            len(summary.items),
+            lambda: [run.phrases(summary.context, i["label"]) for i in summary.items],
+        )
         if index is None:
             return Retry("invalid_choice", (("count", str(len(summary.items))),))
         item_node = summary.items[index]["node"]
@@ -608,7 +618,7 @@ class Actions(NodeKind):
 
     def receive(self, text: str, run: Run) -> Transition:
         actions = run.context.actions
-        index = run.match(text, [{action.what} for action in actions])
+        index = run.match(text, len(actions), lambda: [{action.what} for action in actions])
         if index is None:
             return Retry("invalid_choice", (("count", str(len(actions))),))
         run.save(self.data["save"], str(actions[index].id))

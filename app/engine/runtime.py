@@ -14,15 +14,23 @@ applies the effects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.engine.definition import LANGUAGE_FLOW, Flow, Library
+from app.engine.definition import LANGUAGE_FLOW, Flow, Library, SystemMessages
 from app.engine.effects import ConcernRaised, Effect, OptedIn, OptedOut
 from app.engine.nodes import Choice, End, Goto, NodeKind, Retry, Wait
-from app.engine.text import fill, keyword_phrases, match_option, normalise, plain_forms, strip_accents
+from app.engine.text import (
+    KeywordForms,
+    fill,
+    keyword_forms,
+    match_option,
+    normalise,
+    strip_accents,
+    typed_number,
+)
 
 MAX_STEPS = 100
 
@@ -37,6 +45,10 @@ COMMANDS = (
     "not_sure",
     "later",
     "carry_on",
+)
+# (command, its keywords' system message, that message's gettext context)
+_COMMAND_MESSAGES = tuple(
+    (name, f"keywords_{name}", f"{SystemMessages.CONTEXT_PREFIX}.keywords_{name}") for name in COMMANDS
 )
 WHILE_WAITING = {"skip", "not_sure", "later"}
 NOT_SURE = "not sure"
@@ -279,15 +291,31 @@ class Run:
 
     def keyword_phrases(self, context: str, msgid: str) -> frozenset[str]:
         """Comma-separated keywords in the child's language and in English."""
+        return self.keyword_forms(context, msgid).phrases
+
+    def keyword_forms(self, context: str, msgid: str) -> KeywordForms:
+        """Comma-separated keywords in the child's language and in English, with and without accents."""
         translated = fill(self.context.translate(context, msgid), self._variables)
-        return keyword_phrases(translated, fill(msgid, self._variables))
+        return keyword_forms(translated, fill(msgid, self._variables))
 
     def command_phrases(self, key: str) -> frozenset[str]:
         messages = self.library.messages
         return self.keyword_phrases(messages.context(key), messages.texts[key])
 
-    def match(self, text: str, options: Sequence[set[str]], within: bool = True) -> int | None:
-        return match_option(text, options, within=within)
+    def match(
+        self,
+        text: str,
+        count: int,
+        options: Callable[[], Sequence[Iterable[str]]],
+        within: bool = True,
+    ) -> int | None:
+        """The index of the option of ``count`` the text means (see ``match_option``), or None.
+
+        ``options`` gives each option's phrases; a bare number ("2") needs none of them."""
+        number = typed_number(text)
+        if number is not None:
+            return number - 1 if 1 <= number <= count else None
+        return match_option(text, options(), within=within)
 
     # -- moving around --------------------------------------------------------------------
     def position(self) -> list[Any]:
@@ -433,13 +461,14 @@ class Run:
         if not said:
             return None
         plain = strip_accents(said)
-        for name in COMMANDS:
+        texts = self.library.messages.texts
+        for name, key, context in _COMMAND_MESSAGES:
             if name in WHILE_WAITING and not self.is_waiting():
                 continue
             if name == "carry_on" and not self.state.get("paused"):
                 continue
-            phrases = self.command_phrases(f"keywords_{name}")
-            if said in phrases or plain in plain_forms(phrases):
+            words = self.keyword_forms(context, texts[key])
+            if said in words.phrases or plain in words.plain:
                 return name
         return None
 

@@ -6,8 +6,10 @@ import difflib
 import functools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Protocol
 
 # Characters that render as nothing or as a space but defeat naive matching.
@@ -67,17 +69,20 @@ def split_keywords(keywords: str) -> tuple[str, ...]:
     return tuple(k for k in (normalise(p) for p in keywords.split(",")) if k)
 
 
+@dataclass(frozen=True)
+class KeywordForms:
+    """Keywords as normalised phrases, and the same phrases with their accents dropped."""
+
+    phrases: frozenset[str]
+    plain: frozenset[str]
+
+
 @functools.lru_cache(maxsize=2048)
-def keyword_phrases(*keywords: str) -> frozenset[str]:
+def keyword_forms(*keywords: str) -> KeywordForms:
     """Comma-separated keyword messages (e.g. one in the child's language, one in English) as one
-    set of normalised phrases."""
-    return frozenset(phrase for text in keywords for phrase in split_keywords(text))
-
-
-@functools.lru_cache(maxsize=2048)
-def plain_forms(phrases: frozenset[str]) -> frozenset[str]:
-    """The phrases with their accents dropped."""
-    return frozenset(strip_accents(phrase) for phrase in phrases)
+    set of phrases (cached: every message is checked against the command words)."""
+    phrases = frozenset(phrase for text in keywords for phrase in split_keywords(text))
+    return KeywordForms(phrases, frozenset(strip_accents(phrase) for phrase in phrases))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -88,11 +93,12 @@ def _forms(phrase: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class _Option:
-    """One option's phrases folded for matching, worked out once per set of phrases."""
+    """One option's phrases folded for matching, worked out once per set of phrases (read only)."""
 
     forms: frozenset[str]  # every phrase, folded, with and without accents
     padded: tuple[tuple[str, int], ...]  # (" plain form ", length of the form) to find inside a text
-    plain: tuple[tuple[str, dict[str, int]], ...]  # (plain form, count of each character) for spelling
+    # (plain form, its distinct characters, how often each occurs) for near spellings
+    plain: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -102,36 +108,49 @@ def _option(phrases: frozenset[str]) -> _Option:
     return _Option(
         forms=forms,
         padded=tuple((f" {strip_accents(form)} ", len(form)) for form in forms),
-        plain=tuple((form, _counts(form)) for form in plain),
+        plain=tuple((form, *_characters(form)) for form in plain),
     )
 
 
-def _counts(text: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for ch in text:
-        counts[ch] = counts.get(ch, 0) + 1
-    return counts
+def _characters(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The distinct characters of a text, and how often each occurs."""
+    counts = Counter(text)
+    return tuple(counts), tuple(counts.values())
 
 
-def _best_ratio(said: str, option: _Option) -> float:
-    """The best similarity of the text to any phrase, skipping phrases that cannot reach the cutoff.
+class _Spelling:
+    """What a text is compared with each phrase for a near spelling (``difflib``), made once a text."""
 
-    Two bounds rule most phrases out before the full comparison: the difference in length, and
-    the characters the two have in common (``SequenceMatcher.quick_ratio``, worked out here from
-    counts made once per phrase)."""
-    best = 0.0
-    matcher = difflib.SequenceMatcher(None, said)
-    counts = _counts(said)
-    for plain, plain_counts in option.plain:
-        total = len(said) + len(plain)
-        if 2.0 * min(len(said), len(plain)) / total < FUZZY_CUTOFF:
-            continue  # the difference in length alone rules it out
-        common = sum(min(n, plain_counts.get(ch, 0)) for ch, n in counts.items())
-        if 2.0 * common / total < FUZZY_CUTOFF:
-            continue
-        matcher.set_seq2(plain)
-        best = max(best, matcher.ratio())
-    return best
+    def __init__(self, said: str):
+        self.said = said
+        self.counts = dict(Counter(said))
+        self.matcher = difflib.SequenceMatcher(None, said)
+
+    def best_ratio(self, option: _Option) -> float:
+        """The best similarity of the text to any phrase, skipping phrases that cannot reach the cutoff.
+
+        Two bounds rule most phrases out before the full comparison: the difference in length,
+        and the characters the two have in common (``SequenceMatcher.quick_ratio``, worked out
+        here from counts made once per phrase)."""
+        best = 0.0
+        said, count_of = self.said, self.counts.get
+        for plain, characters, counts in option.plain:
+            total = len(said) + len(plain)
+            if 2.0 * min(len(said), len(plain)) / total < FUZZY_CUTOFF:
+                continue  # the difference in length alone rules it out
+            # Characters in common: for each of the phrase's, the fewer of its count and the text's.
+            common = sum(map(min, counts, map(count_of, characters, repeat(0))))
+            if 2.0 * common / total < FUZZY_CUTOFF:
+                continue
+            self.matcher.set_seq2(plain)
+            best = max(best, self.matcher.ratio())
+        return best
+
+
+def typed_number(text: str) -> int | None:
+    """The number a message is ("2", " 2. "), or None when it is not just a number of up to three digits."""
+    number = _NUMBER.fullmatch(normalise(text))
+    return int(number.group(1)) if number else None
 
 
 def match_option(text: str, options: Sequence[Iterable[str]], *, within: bool = True) -> int | None:
@@ -145,11 +164,10 @@ def match_option(text: str, options: Sequence[Iterable[str]], *, within: bool = 
     said = normalise(text)
     if not said:
         return None
+    number = typed_number(text)
+    if number is not None:
+        return number - 1 if 1 <= number <= len(options) else None
     said_plain = strip_accents(said)
-    number = _NUMBER.fullmatch(said)
-    if number:
-        index = int(number.group(1)) - 1
-        return index if 0 <= index < len(options) else None
 
     folded = [_option(frozenset(phrases)) for phrases in options]
     for index, option in enumerate(folded):
@@ -169,7 +187,8 @@ def match_option(text: str, options: Sequence[Iterable[str]], *, within: bool = 
     if best is not None and not tie:
         return best[1]
 
-    scored = [(_best_ratio(said_plain, option), index) for index, option in enumerate(folded)]
+    spelling = _Spelling(said_plain)
+    scored = [(spelling.best_ratio(option), index) for index, option in enumerate(folded)]
     scored.sort(reverse=True)
     if scored and scored[0][0] >= FUZZY_CUTOFF:
         if len(scored) > 1 and scored[1][0] == scored[0][0]:
