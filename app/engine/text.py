@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
 import re
@@ -60,7 +61,17 @@ def fill(text: str, variables: Lookup) -> str:
     Only the names the text uses are read, so a host may work a fact out on first read."""
     if "{" not in text:
         return text  # most texts name nothing
-    return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+    parts = _template(text)
+    filled = list(parts)
+    for at in range(1, len(parts), 2):
+        filled[at] = variables.get(parts[at], f"{{{parts[at]}}}")
+    return "".join(filled)
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(text: str) -> tuple[str, ...]:
+    """A text split at its placeholders: text, name, text, name, ..., text."""
+    return tuple(_PLACEHOLDER.split(text))
 
 
 @functools.lru_cache(maxsize=2048)
@@ -92,24 +103,31 @@ def _forms(phrase: str) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
-class _Option:
-    """One option's phrases folded for matching, worked out once per set of phrases (read only)."""
+class _Options:
+    """A list of options' phrases folded for matching, worked out once per list (read only)."""
 
-    forms: frozenset[str]  # every phrase, folded, with and without accents
-    padded: tuple[tuple[str, int], ...]  # (" plain form ", length of the form) to find inside a text
-    # (plain form, its distinct characters, how often each occurs) for near spellings
-    plain: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...]
+    count: int
+    first: dict[str, int]  # each folded form (with and without accents) -> the first option with it
+    padded: tuple[tuple[str, int, int], ...]  # (" plain form ", length of the form, option), in order
+    # (plain form, its distinct characters, how often each occurs, option) for near spellings,
+    # shortest form first, and the length of each (to look only at forms of about the text's length)
+    plain: tuple[tuple[str, tuple[str, ...], tuple[int, ...], int], ...]
+    lengths: tuple[int, ...]
 
 
-@functools.lru_cache(maxsize=4096)
-def _option(phrases: frozenset[str]) -> _Option:
-    forms = frozenset().union(*(_forms(p) for p in phrases))
-    plain = {strip_accents(form) for form in forms}
-    return _Option(
-        forms=forms,
-        padded=tuple((f" {strip_accents(form)} ", len(form)) for form in forms),
-        plain=tuple((form, *_characters(form)) for form in plain),
-    )
+@functools.lru_cache(maxsize=2048)
+def _prepared(options: tuple[frozenset[str], ...]) -> _Options:
+    first: dict[str, int] = {}
+    padded: list[tuple[str, int, int]] = []
+    plain: list[tuple[str, tuple[str, ...], tuple[int, ...], int]] = []
+    for index, phrases in enumerate(options):
+        forms = frozenset().union(*(_forms(p) for p in phrases))
+        for form in forms:
+            first.setdefault(form, index)
+            padded.append((f" {strip_accents(form)} ", len(form), index))
+        plain += [(form, *_characters(form), index) for form in {strip_accents(form) for form in forms}]
+    plain.sort(key=lambda entry: len(entry[0]))
+    return _Options(len(options), first, tuple(padded), tuple(plain), tuple(len(entry[0]) for entry in plain))
 
 
 def _characters(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -118,33 +136,30 @@ def _characters(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return tuple(counts), tuple(counts.values())
 
 
-class _Spelling:
-    """What a text is compared with each phrase for a near spelling (``difflib``), made once a text."""
+def _spelling_scores(said: str, options: _Options) -> list[float]:
+    """Each option's best similarity to the text, leaving out phrases that cannot reach the cutoff.
 
-    def __init__(self, said: str):
-        self.said = said
-        self.counts = dict(Counter(said))
-        self.matcher = difflib.SequenceMatcher(None, said)
-
-    def best_ratio(self, option: _Option) -> float:
-        """The best similarity of the text to any phrase, skipping phrases that cannot reach the cutoff.
-
-        Two bounds rule most phrases out before the full comparison: the difference in length,
-        and the characters the two have in common (``SequenceMatcher.quick_ratio``, worked out
-        here from counts made once per phrase)."""
-        best = 0.0
-        said, count_of = self.said, self.counts.get
-        for plain, characters, counts in option.plain:
-            total = len(said) + len(plain)
-            if 2.0 * min(len(said), len(plain)) / total < FUZZY_CUTOFF:
-                continue  # the difference in length alone rules it out
-            # Characters in common: for each of the phrase's, the fewer of its count and the text's.
-            common = sum(map(min, counts, map(count_of, characters, repeat(0))))
-            if 2.0 * common / total < FUZZY_CUTOFF:
-                continue
-            self.matcher.set_seq2(plain)
-            best = max(best, self.matcher.ratio())
-        return best
+    Two bounds rule most phrases out before ``difflib`` compares them: the difference in length,
+    and the characters the two have in common (``SequenceMatcher.quick_ratio``, worked out here
+    from counts made once per phrase)."""
+    scores = [0.0] * options.count
+    matcher = difflib.SequenceMatcher(None, said)
+    count_of = dict(Counter(said)).get
+    # Only forms from 2/3 to 3/2 of the text's length can reach the cutoff (one more each way
+    # to be safe; the exact test follows).
+    shortest = bisect.bisect_left(options.lengths, 2 * len(said) // 3 - 1)
+    longest = bisect.bisect_right(options.lengths, 3 * len(said) // 2 + 1)
+    for plain, characters, counts, index in options.plain[shortest:longest]:
+        total = len(said) + len(plain)
+        if 2.0 * min(len(said), len(plain)) / total < FUZZY_CUTOFF:
+            continue  # the difference in length alone rules it out
+        # Characters in common: for each of the phrase's, the fewer of its count and the text's.
+        common = sum(map(min, counts, map(count_of, characters, repeat(0))))
+        if 2.0 * common / total < FUZZY_CUTOFF:
+            continue
+        matcher.set_seq2(plain)
+        scores[index] = max(scores[index], matcher.ratio())
+    return scores
 
 
 def typed_number(text: str) -> int | None:
@@ -169,26 +184,24 @@ def match_option(text: str, options: Sequence[Iterable[str]], *, within: bool = 
         return number - 1 if 1 <= number <= len(options) else None
     said_plain = strip_accents(said)
 
-    folded = [_option(frozenset(phrases)) for phrases in options]
-    for index, option in enumerate(folded):
-        if said in option.forms or said_plain in option.forms:
-            return index
+    prepared = _prepared(tuple(frozenset(phrases) for phrases in options))
+    exact = [prepared.first[form] for form in (said, said_plain) if form in prepared.first]
+    if exact:
+        return min(exact)
 
     best: tuple[int, int] | None = None
     tie = False
     padded = f" {said_plain} "
-    for index, option in enumerate(folded if within else []):
-        for phrase, length in option.padded:
-            if phrase in padded:
-                if best is None or length > best[0]:
-                    best, tie = (length, index), False
-                elif length == best[0] and index != best[1]:
-                    tie = True
+    for phrase, length, index in prepared.padded if within else ():
+        if phrase in padded:
+            if best is None or length > best[0]:
+                best, tie = (length, index), False
+            elif length == best[0] and index != best[1]:
+                tie = True
     if best is not None and not tie:
         return best[1]
 
-    spelling = _Spelling(said_plain)
-    scored = [(spelling.best_ratio(option), index) for index, option in enumerate(folded)]
+    scored = [(score, index) for index, score in enumerate(_spelling_scores(said_plain, prepared))]
     scored.sort(reverse=True)
     if scored and scored[0][0] >= FUZZY_CUTOFF:
         if len(scored) > 1 and scored[1][0] == scored[0][0]:
