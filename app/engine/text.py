@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import functools
 import re
@@ -102,6 +101,10 @@ def _forms(phrase: str) -> frozenset[str]:
     return frozenset({folded, strip_accents(folded)} - {""})
 
 
+# A form to compare for a near spelling: its text, distinct characters, how often each occurs, option.
+_Spelling = tuple[str, tuple[str, ...], tuple[int, ...], int]
+
+
 @dataclass(frozen=True)
 class _Options:
     """A list of options' phrases folded for matching, worked out once per list (read only)."""
@@ -110,16 +113,24 @@ class _Options:
     first: dict[str, int]  # each folded form (with and without accents) -> the first option with it
     padded: tuple[tuple[str, int, int], ...]  # (" plain form ", length of the form, option), in order
     # (plain form, its distinct characters, how often each occurs, option) for near spellings,
-    # shortest form first, and the length of each (to look only at forms of about the text's length)
-    plain: tuple[tuple[str, tuple[str, ...], tuple[int, ...], int], ...]
-    lengths: tuple[int, ...]
+    # shortest form first; starts[n] is where the forms of n or more characters start, so only forms
+    # of about the text's length are looked at
+    plain: tuple[_Spelling, ...]
+    starts: tuple[int, ...]
+
+    def of_length(self, shortest: int, longest: int) -> tuple[_Spelling, ...]:
+        """The near-spelling forms from ``shortest`` to ``longest`` characters long."""
+        last = len(self.starts) - 1
+        return self.plain[
+            self.starts[min(max(shortest, 0), last)] : self.starts[min(max(longest + 1, 0), last)]
+        ]
 
 
 @functools.lru_cache(maxsize=2048)
 def _prepared(options: tuple[frozenset[str], ...]) -> _Options:
     first: dict[str, int] = {}
     padded: list[tuple[str, int, int]] = []
-    plain: list[tuple[str, tuple[str, ...], tuple[int, ...], int]] = []
+    plain: list[_Spelling] = []
     for index, phrases in enumerate(options):
         forms = frozenset().union(*(_forms(p) for p in phrases))
         for form in forms:
@@ -127,7 +138,9 @@ def _prepared(options: tuple[frozenset[str], ...]) -> _Options:
             padded.append((f" {strip_accents(form)} ", len(form), index))
         plain += [(form, *_characters(form), index) for form in {strip_accents(form) for form in forms}]
     plain.sort(key=lambda entry: len(entry[0]))
-    return _Options(len(options), first, tuple(padded), tuple(plain), tuple(len(entry[0]) for entry in plain))
+    lengths = [len(entry[0]) for entry in plain]
+    starts = [sum(1 for length in lengths if length < n) for n in range(max(lengths, default=0) + 2)]
+    return _Options(len(options), first, tuple(padded), tuple(plain), tuple(starts))
 
 
 def _characters(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -147,9 +160,7 @@ def _spelling_scores(said: str, options: _Options) -> list[float]:
     count_of = dict(Counter(said)).get
     # Only forms from 2/3 to 3/2 of the text's length can reach the cutoff (one more each way
     # to be safe; the exact test follows).
-    shortest = bisect.bisect_left(options.lengths, 2 * len(said) // 3 - 1)
-    longest = bisect.bisect_right(options.lengths, 3 * len(said) // 2 + 1)
-    for plain, characters, counts, index in options.plain[shortest:longest]:
+    for plain, characters, counts, index in options.of_length(2 * len(said) // 3 - 1, 3 * len(said) // 2 + 1):
         total = len(said) + len(plain)
         if 2.0 * min(len(said), len(plain)) / total < FUZZY_CUTOFF:
             continue  # the difference in length alone rules it out
