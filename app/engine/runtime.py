@@ -461,13 +461,14 @@ class Run:
         if not said:
             return None
         plain = strip_accents(said)
-        texts = self.library.messages.texts
+        texts, translate, values = self.library.messages.texts, self.context.translate, self._variables
         for name, key, context in _COMMAND_MESSAGES:
             if name in WHILE_WAITING and not self.is_waiting():
                 continue
             if name == "carry_on" and not self.state.get("paused"):
                 continue
-            words = self.keyword_forms(context, texts[key])
+            msgid = texts[key]
+            words = keyword_forms(fill(translate(context, msgid), values), fill(msgid, values))
             if said in words.phrases or plain in words.plain:
                 return name
         return None

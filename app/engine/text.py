@@ -156,7 +156,7 @@ def _spelling_scores(said: str, options: _Options) -> list[float]:
     and the characters the two have in common (``SequenceMatcher.quick_ratio``, worked out here
     from counts made once per phrase)."""
     scores = [0.0] * options.count
-    matcher = difflib.SequenceMatcher(None, said)
+    matcher = None  # made for the first phrase that passes both bounds
     count_of = dict(Counter(said)).get
     # Only forms from 2/3 to 3/2 of the text's length can reach the cutoff (one more each way
     # to be safe; the exact test follows).
@@ -168,6 +168,8 @@ def _spelling_scores(said: str, options: _Options) -> list[float]:
         common = sum(map(min, counts, map(count_of, characters, repeat(0))))
         if 2.0 * common / total < FUZZY_CUTOFF:
             continue
+        if matcher is None:
+            matcher = difflib.SequenceMatcher(None, said)
         matcher.set_seq2(plain)
         scores[index] = max(scores[index], matcher.ratio())
     return scores
