@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 
 import requests
 from flask import Flask
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from app.models import ChannelIdentity, OutboxMessage, utcnow
+from app.models import ChannelIdentity, Message, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +117,129 @@ def claim(session: Session, now: datetime, batch: int) -> list[OutboxMessage]:
     return rows
 
 
+@dataclass
+class _Claimed:
+    """One claimed row, read once with everything its send needs (the session's objects expire on
+    every commit; these do not, so a batch costs one read, not three lazy loads per row)."""
+
+    outbox: OutboxMessage  # detached: carries the decrypted body, buttons and address
+    identity: ChannelIdentity | None
+    channel: str
+
+
+def _claim_for_sending(session: Session, now: datetime, batch: int) -> list[_Claimed]:
+    """``claim``, reading each row's message and identity in the same transaction, as detached copies."""
+    outbox, message = OutboxMessage.__table__, Message.__table__
+    query = (
+        select(outbox, message.c.channel, message.c.body)
+        .join(message, message.c.id == outbox.c.message_id)
+        .where(
+            outbox.c.status == "pending",
+            outbox.c.next_attempt_at <= now,
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+        )
+        .order_by(outbox.c.id)
+        .limit(batch)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Several workers side by side: each skips the rows another is claiming.
+        query = query.with_for_update(skip_locked=True, of=outbox)
+    found = session.execute(query).all()
+    if not found:
+        session.commit()
+        return []
+    lease = now + LEASE
+    session.execute(update(outbox).where(outbox.c.id.in_([r.id for r in found])).values(lease_until=lease))
+    identity_ids = {r.identity_id for r in found if r.identity_id}
+    identities: dict[int, ChannelIdentity] = {}
+    if identity_ids:
+        table = ChannelIdentity.__table__
+        for r in session.execute(
+            select(table.c.id, table.c.child_id, table.c.channel, table.c.address, table.c.opted_out).where(
+                table.c.id.in_(identity_ids)
+            )
+        ):
+            identities[r.id] = ChannelIdentity(
+                id=r.id, child_id=r.child_id, channel=r.channel, address=r.address, opted_out=r.opted_out
+            )
+    session.commit()
+    claimed = []
+    for r in found:
+        row = OutboxMessage(
+            id=r.id,
+            message_id=r.message_id,
+            identity_id=r.identity_id,
+            address=r.address,
+            status=r.status,
+            attempts=r.attempts,
+            next_attempt_at=r.next_attempt_at,
+            lease_until=lease,
+            buttons=r.buttons,
+            confirms_opt_out=r.confirms_opt_out,
+            message=Message(id=r.message_id, channel=r.channel, body=r.body, direction="out"),
+        )
+        identity = identities.get(r.identity_id) if r.identity_id else None
+        if identity is None and r.address:
+            # A chat linked to no child yet (it is told how to link): an address, not an identity.
+            identity = ChannelIdentity(channel=r.channel, address=r.address, opted_out=False)
+        claimed.append(_Claimed(row, identity, r.channel))
+    return claimed
+
+
+def _still_sendable(session: Session, item: _Claimed) -> bool:
+    """Read again, just before the send, whether the row is still pending and the child opted out.
+
+    One small read of two columns (nothing decrypted): a STOP that arrives while the batch is being
+    sent holds the rest of that child's messages, as it did when every row was read on its own.
+    """
+    current = session.execute(_CHECK, {"outbox_id": item.outbox.id}).first()
+    if current is None:
+        return False
+    if item.identity is not None and item.outbox.identity_id is not None:
+        item.identity.opted_out = current.opted_out
+    return current.status == "pending"
+
+
+_OUTBOX, _MESSAGE, _IDENTITY = OutboxMessage.__table__, Message.__table__, ChannelIdentity.__table__
+# Built once: each row's writes are the same statements with new values.
+_CHECK = (
+    select(_OUTBOX.c.status, _IDENTITY.c.opted_out)
+    .outerjoin(_IDENTITY, _IDENTITY.c.id == _OUTBOX.c.identity_id)
+    .where(_OUTBOX.c.id == bindparam("outbox_id"))
+)
+_OUTBOX_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("outbox_id"))
+    .values(status="sent", lease_until=None, last_error=None)
+)
+_MESSAGE_SENT = (
+    update(_MESSAGE)
+    .where(_MESSAGE.c.id == bindparam("message_id"))
+    .values(status="sent", provider_id=bindparam("provider_id"))
+)
+
+
 def deliver_due(
     session: Session, senders: Mapping[str, Sender], now: datetime | None = None, batch: int = 100
 ) -> Delivered:
-    """Send every due outbox row once; record each result in its own small commit."""
+    """Send every due outbox row once; record each result in its own small commit.
+
+    The batch is read in one query when it is claimed; each row then costs one small read (has the
+    child opted out meanwhile?), the send, and one commit of its result before the next send, so a
+    worker killed at any moment leaves at most the message in flight to be sent again.
+    """
     now = now or utcnow()
     result = Delivered()
-    for row in claim(session, now, batch):
-        identity = session.get(ChannelIdentity, row.identity_id) if row.identity_id else None
-        if identity is None and row.address:
-            # A chat linked to no child yet (it is told how to link): an address, not an identity.
-            identity = ChannelIdentity(channel=row.message.channel, address=row.address, opted_out=False)
-        sender = senders.get(row.message.channel)
+    for item in _claim_for_sending(session, now, batch):
+        row, identity = item.outbox, item.identity
+        sender = senders.get(item.channel)
         try:
             if sender is None or identity is None:
-                raise DeliveryError(f"no way to send on {row.message.channel!r} to this child")
+                raise DeliveryError(f"no way to send on {item.channel!r} to this child")
+            if not _still_sendable(session, item):
+                # Cancelled meanwhile (the child sent STOP): left as it is, never sent.
+                session.rollback()
+                continue
             if identity.opted_out and not row.confirms_opt_out:
                 raise DeliveryError("the child has opted out (STOP); held until they text START")
             provider_id = sender(row, identity)
@@ -140,24 +248,30 @@ def deliver_due(
                 # Twilio already blocks this number (it texted STOP): nothing more is tried for
                 # this child, this row and later ones in this batch included, until START.
                 identity.opted_out, identity.opted_out_at = True, now
+                if identity.id is not None:
+                    session.execute(
+                        update(_IDENTITY)
+                        .where(_IDENTITY.c.id == identity.id)
+                        .values(opted_out=True, opted_out_at=now)
+                    )
                 log.warning("outbox %s: the provider says the child opted out; held until START", row.id)
-            row.attempts += 1
-            row.last_error = str(error)
-            row.lease_until = None
-            if row.attempts >= MAX_ATTEMPTS:
-                row.status = "dead"
-                row.message.status = "failed"
-                result.dead += 1
-                log.error(
-                    "outbox %s moved to dead letters after %s attempts: %s", row.id, row.attempts, error
+            attempts = row.attempts + 1
+            values: dict[str, object] = {"attempts": attempts, "last_error": str(error), "lease_until": None}
+            if attempts >= MAX_ATTEMPTS:
+                values["status"] = "dead"
+                session.execute(
+                    update(_MESSAGE).where(_MESSAGE.c.id == row.message_id).values(status="failed")
                 )
+                result.dead += 1
+                log.error("outbox %s moved to dead letters after %s attempts: %s", row.id, attempts, error)
             else:
-                row.next_attempt_at = now + retry_delay(row.attempts)
+                values["next_attempt_at"] = now + retry_delay(attempts)
                 result.retrying += 1
+            session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row.id).values(**values))
         else:
             # The one write between the provider accepting and us knowing it.
-            row.status, row.lease_until, row.last_error = "sent", None, None
-            row.message.status, row.message.provider_id = "sent", provider_id
+            session.execute(_OUTBOX_SENT, {"outbox_id": row.id})
+            session.execute(_MESSAGE_SENT, {"message_id": row.message_id, "provider_id": provider_id})
             result.sent += 1
         session.commit()
     return result

@@ -350,16 +350,22 @@ def fake_twilio(env: dict[str, str]) -> Iterator[tuple[str, Any]]:
         process.wait(timeout=30)
 
 
-def measure(quick: bool = False, log=print) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """Every fan-out measurement on both databases; returns the raw results."""
+def measure(  # type: ignore[no-untyped-def]
+    quick: bool = False,
+    log=print,
+    databases: tuple[str, ...] = ("SQLite", "PostgreSQL"),
+    sizes: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Every fan-out measurement on each database (both by default); returns the raw results."""
     from cryptography.fernet import Fernet
 
-    small, large = (1_000, 5_000) if quick else (10_000, 100_000)
+    small, large = sizes or ((1_000, 5_000) if quick else (10_000, 100_000))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     keys = Fernet.generate_key().decode()
     results: dict[str, Any] = {"sizes": [small, large], "databases": {}}
     with tempfile.TemporaryDirectory() as tmp, fake_twilio(env) as (twilio_url, ask):
-        for name, url in (("SQLite", f"sqlite:///{tmp}/fanout.db"), ("PostgreSQL", postgres_url())):
+        urls = {"SQLite": f"sqlite:///{tmp}/fanout.db", "PostgreSQL": postgres_url()}
+        for name, url in ((name, urls[name]) for name in databases):
             per_size: dict[int, Any] = {}
             for size in (small, large):
                 log(f"  fan-out {name} {size:,}: setting up")
@@ -454,6 +460,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--database", choices=["SQLite", "PostgreSQL"], action="append", help="only this one (repeatable)"
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs=2, metavar=("SMALL", "LARGE"), help="instead of the defaults"
+    )
     parser.add_argument("--step", nargs="+")
     args = parser.parse_args()
     if args.step:
@@ -470,7 +482,9 @@ def main() -> None:
         typed = [int(value) if value.isdigit() else value for value in rest]
         print(json.dumps(functions[step](*typed)), flush=True)
         return
-    results = measure(args.quick)
+    results = measure(
+        args.quick, databases=tuple(args.database or ("SQLite", "PostgreSQL")), sizes=args.sizes
+    )
     print(json.dumps(results, indent=1, default=str))
     for row in rows(results):
         print(row)
