@@ -20,11 +20,12 @@ Rules every reminder follows:
   no one and say nothing about care or reviews, and are rendered with no variables at all, since
   someone else may see the phone's screen.
 
-``schedule_reminders`` is set-based: one query per authority, time zone and reminder day finds
-every review that is due, with its child's identities, and excludes in SQL the reviews with
-submitted views and the reminders already recorded; no message body or encrypted field is read.
-The writes go in batches of set-based INSERTs, and **it commits after each batch**, so a long run
-keeps what it has done and holds no lock for long. Running it twice at the same moment, or in two
+``schedule_reminders`` is set-based: for each authority, time zone and reminder day it reads the
+due reviews a page (``BATCH``) at a time in id order, with their children's identities, excluding
+in SQL the reviews with submitted views and the reminders already recorded; no message body or
+encrypted field is read. Each page is written in set-based INSERTs and **committed before the next
+page is read**, so a long run keeps what it has done, holds no lock for long, and needs the same
+memory for 100,000 children as for 1,000. Running it twice at the same moment, or in two
 workers at once, queues nothing twice: the unique constraint decides, and a batch that meets a row
 written by another worker is retried one child at a time in savepoints, skipping those already done.
 """
@@ -32,7 +33,7 @@ written by another worker is retried one child at a time in savepoints, skipping
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -196,23 +197,29 @@ def _invites(session: Session, now: datetime, summary: ReminderSummary, texts: d
         days = days_by_authority.get(authority_id, [])
         for index, day in enumerate(days):
             # A review in (previous, day] days is due the invitation for ``day``; the larger days
-            # that have also passed are recorded as skipped.
-            query = _with_identities(
-                _due_reviews(authority_id, zone_name, local.date(), previous, day), Review.id, Review.child_id
-            )
-            due = _collect(
-                session.execute(query),
-                lambda row, day=day, later=days[index + 1 :]: _Due(
-                    child_id=row.child_id,
-                    locale=row.locale,
-                    kind=INVITE,
-                    key=invite_key(row.id, day),
-                    skipped_keys=tuple(invite_key(row.id, d) for d in later),
-                ),
-            )
-            for start in range(0, len(due), batch):
-                chunk = due[start : start + batch]
-                _record(session, _without_recorded_skips(session, chunk), now, summary, texts)
+            # that have also passed are recorded as skipped. Read a page of reviews at a time in id
+            # order, writing and committing each page before the next, so memory stays flat however
+            # many children are due.
+            query = _due_reviews(authority_id, zone_name, local.date(), previous, day)
+            later = days[index + 1 :]
+            after = 0
+            while page := session.execute(
+                query.where(Review.id > after).order_by(Review.id).limit(batch)
+            ).all():
+                after = page[-1].id
+                identities = _identities(session, {row.child_id for row in page})
+                due = [
+                    _Due(
+                        child_id=row.child_id,
+                        locale=row.locale,
+                        kind=INVITE,
+                        key=invite_key(row.id, day),
+                        skipped_keys=tuple(invite_key(row.id, d) for d in later),
+                        identities=identities.get(row.child_id, []),
+                    )
+                    for row in page
+                ]
+                _record(session, _without_recorded_skips(session, due), now, summary, texts)
             previous = day
 
 
@@ -273,12 +280,23 @@ def _nudges(session: Session, now: datetime, summary: ReminderSummary, texts: di
         .join(Child, Child.id == ConversationState.child_id)
         .where(*paused, Child.time_zone.in_(awake), ~nudged, ~recent)
     )
-    due = _collect(
-        session.execute(_with_identities(query, ConversationState.child_id, ConversationState.child_id)),
-        lambda row: _Due(child_id=row.child_id, locale=row.locale, kind=NUDGE, key=row.paused_at.isoformat()),
-    )
-    for start in range(0, len(due), batch):
-        _record(session, due[start : start + batch], now, summary, texts)
+    after = 0
+    while page := session.execute(
+        query.where(ConversationState.child_id > after).order_by(ConversationState.child_id).limit(batch)
+    ).all():
+        after = page[-1].child_id
+        identities = _identities(session, {row.child_id for row in page})
+        due = [
+            _Due(
+                child_id=row.child_id,
+                locale=row.locale,
+                kind=NUDGE,
+                key=row.paused_at.isoformat(),
+                identities=identities.get(row.child_id, []),
+            )
+            for row in page
+        ]
+        _record(session, due, now, summary, texts)
 
 
 def _note_quiet(summary: ReminderSummary, zone_name: str) -> None:
@@ -286,29 +304,19 @@ def _note_quiet(summary: ReminderSummary, zone_name: str) -> None:
         summary.quiet_zones.append(zone_name)
 
 
-def _with_identities(query, key_column, child_column):  # type: ignore[no-untyped-def]
-    """``query`` with each row repeated per identity of its child (newest first), or once if none."""
-    return (
-        query.add_columns(
-            ChannelIdentity.id.label("identity_id"),
-            ChannelIdentity.channel.label("identity_channel"),
-            ChannelIdentity.opted_out.label("identity_opted_out"),
+def _identities(session: Session, child_ids: set[int]) -> dict[int, list[_Identity]]:
+    """Each child's identities, newest link first (no encrypted column is read)."""
+    found: dict[int, list[_Identity]] = {}
+    rows = session.execute(
+        select(
+            ChannelIdentity.child_id, ChannelIdentity.id, ChannelIdentity.channel, ChannelIdentity.opted_out
         )
-        .outerjoin(ChannelIdentity, ChannelIdentity.child_id == child_column)
-        .order_by(key_column, ChannelIdentity.linked_at.desc(), ChannelIdentity.id.desc())
+        .where(ChannelIdentity.child_id.in_(child_ids))
+        .order_by(ChannelIdentity.child_id, ChannelIdentity.linked_at.desc(), ChannelIdentity.id.desc())
     )
-
-
-def _collect(rows: Iterable, make: Callable[..., _Due]) -> list[_Due]:  # type: ignore[type-arg]
-    """One ``_Due`` per key (the first column), with the child's identities in the rows' order."""
-    due: dict[object, _Due] = {}
-    for row in rows:
-        item = due.get(row[0])
-        if item is None:
-            item = due[row[0]] = make(row)
-        if row.identity_id is not None:
-            item.identities.append(_Identity(row.identity_id, row.identity_channel, row.identity_opted_out))
-    return list(due.values())
+    for child_id, id_, channel, opted_out in rows:
+        found.setdefault(child_id, []).append(_Identity(id_, channel, opted_out))
+    return found
 
 
 def _without_recorded_skips(session: Session, due: list[_Due]) -> list[_Due]:

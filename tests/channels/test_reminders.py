@@ -371,3 +371,32 @@ def test_the_worker_command_sends_the_reminder_by_sms(demo: Flask, fake: FakeTwi
     assert result.exit_code == 0, result.output
     assert "queued 1 invite" in result.output and "sent 1" in result.output
     assert [(m["To"], m["Body"]) for m in fake.messages] == [(JORDAN, english("reminder_invite"))]
+
+
+def test_more_children_than_one_page_are_each_invited_once(demo: Flask) -> None:
+    """The scheduler reads and commits a page of reviews at a time: no child is missed or doubled."""
+    day = review_day(JORDAN)
+    authority_id = child(JORDAN).authority_id
+    phones = [f"+4477009001{n:02d}" for n in range(7)]
+    for n, phone in enumerate(phones):
+        young = Child(
+            authority_id=authority_id, first_name=f"Page {n}", locale="en", time_zone="Europe/London"
+        )
+        db.session.add(young)
+        db.session.flush()
+        identity = ChannelIdentity.link(young, "sms", phone)
+        identity.opted_out = n == 3  # one of them sent STOP: recorded, not sent
+        db.session.add(identity)
+        db.session.add(Review(child_id=young.id, scheduled_for=day))
+    db.session.commit()
+    moment = at(day - timedelta(days=14), 12)
+    now = moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+    summary = schedule_reminders(db.session, now, batch=2)
+    assert (summary.invites, summary.opted_out) == (7, 1)  # Jordan and six of the seven
+    invite = english("reminder_invite")
+    assert [queued(phone) for phone in phones] == [[invite]] * 3 + [[]] + [[invite]] * 3
+    assert list(recorded(phones[3]).values()) == ["opted_out"]
+    assert queued(JORDAN) == [invite]
+    assert schedule_reminders(db.session, now, batch=2).queued == 0
+    assert schedule_reminders(db.session, now + timedelta(hours=3), batch=3).queued == 0
