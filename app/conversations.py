@@ -19,6 +19,7 @@ from typing import Any, overload
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy.orm.exc import StaleDataError
 
 from app import content
 from app.crypto import blind_index
@@ -339,9 +340,11 @@ class _Conversation:
         self.child: Child | None = None
         self.effects: list[Effect] = []
         self.opting_out = False
+        self.message: Message | None = None
 
-    def record_receipt(self, child: Child | None, sender_index: str | None) -> Message | None:
-        """Store the inbound message; None if this provider id was already processed."""
+    def record_receipt(self, child: Child | None, sender_index: str | None) -> Message:
+        """The inbound message, to be stored with everything else when the handling commits (where
+        its unique provider id decides whether it is a copy of one already processed)."""
         attachment = self.inbound.attachment
         message = Message(
             child_id=child.id if child else None,
@@ -354,25 +357,17 @@ class _Conversation:
             created_at=self.now,
         )
         self.session.add(message)
-        try:
-            # The unique (channel, direction, provider_id) constraint decides, not a prior check:
-            # of two copies arriving at once, exactly one insert succeeds. Nothing else has been
-            # written in this transaction yet, so rolling it back loses nothing.
-            self.session.flush()
-        except IntegrityError:
-            self.session.rollback()
-            return None
-        self.outcome.message_id = message.id
+        self.message = message
         return message
 
-    def previous_text(self, child: Child, before_id: int) -> str | None:
-        """The child's previous message if it was recent, so a risk split over two texts is seen."""
+    def previous_text(self, child: Child) -> str | None:
+        """The child's previous message if it was recent, so a risk split over two texts is seen
+        (this one is not stored yet: nothing is written until the handling commits)."""
         previous = self.session.execute(
             select(Message.body)
             .where(
                 Message.child_id == child.id,
                 Message.direction == "in",
-                Message.id < before_id,
                 Message.created_at >= self.now - SPLIT_MESSAGE_WINDOW,
             )
             .order_by(Message.id.desc())
@@ -384,7 +379,7 @@ class _Conversation:
         self.session.add(
             Concern(
                 child_id=self.child.id if self.child else None,
-                message_id=message.id,
+                message=message,
                 created_at=self.now,
                 **fields,
             )
@@ -514,18 +509,64 @@ class _Conversation:
         return state
 
 
+# Of two messages from one child handled at the same moment, the second is worked out again on the
+# state the first left; a clash every time is an error (the provider retries the message later).
+ATTEMPTS = 3
+
+
 def handle(inbound: InboundMessage, *, inline: bool = True, now: datetime | None = None) -> Outcome:
-    """Handle one inbound message in one transaction and return what to send back."""
+    """Handle one inbound message in one transaction and return what to send back.
+
+    Everything is worked out first, reading only; then every write goes in one short flush and
+    commit (on SQLite within the database's write turn: ``app.write_turns``). The unique provider
+    id decides duplicates there: of two copies, exactly one is stored and the other changes nothing
+    and is reported as a duplicate. If another message moved this child's conversation on in the
+    meantime (the state's revision changed), this one is worked out again on the new state."""
     session = db.session
-    conversation = _Conversation(session, inbound, now or utcnow(), inline)
-    with write_turn(db.engine):
+    for attempt in range(1, ATTEMPTS + 1):
+        conversation = _Conversation(session, inbound, now or utcnow(), inline)
         try:
-            outcome = _handle(conversation)
-            session.commit()
+            with session.no_autoflush:
+                outcome = _handle(conversation)
+            with write_turn(db.engine):
+                try:
+                    session.flush()
+                    outcome.message_id = conversation.message.id if conversation.message else None
+                    session.commit()
+                except Exception:
+                    session.rollback()
+                    raise
+            return outcome
+        except (IntegrityError, StaleDataError):
+            session.rollback()
+            copy = _stored_copy(session, inbound)
+            if copy is not None:
+                return copy
+            if attempt == ATTEMPTS:
+                raise
+            log.info(
+                "a message from child %s clashed with another; handling it again",
+                conversation.outcome.child_id,
+            )
         except Exception:
             session.rollback()
             raise
-    return outcome
+    raise AssertionError("unreachable")
+
+
+def _stored_copy(session: Session, inbound: InboundMessage) -> Outcome | None:
+    """A duplicate outcome if a message with this provider id is already stored, else None."""
+    if not inbound.provider_id:
+        return None
+    stored = session.execute(
+        select(Message.child_id).where(
+            Message.channel == inbound.channel,
+            Message.direction == "in",
+            Message.provider_id == inbound.provider_id,
+        )
+    ).first()
+    session.rollback()  # end the read, so nothing is held
+    return Outcome(duplicate=True, child_id=stored.child_id) if stored else None
 
 
 def _handle(conv: _Conversation) -> Outcome:
@@ -542,10 +583,6 @@ def _handle(conv: _Conversation) -> Outcome:
     child = identity.child
     conv.outcome.child_id = child.id
     message = conv.record_receipt(child, None)
-    if message is None:
-        conv.outcome.duplicate = True
-        return conv.outcome
-
     state_row = conv.load_state(child)
     lib = library()
     started = (state_row.data.get("flow"), state_row.data.get("version"))
@@ -559,7 +596,7 @@ def _handle(conv: _Conversation) -> Outcome:
     elif identity_channel == "telegram" and start_code(conv.text)[0]:
         # Telegram's /start from a linked chat: back on after STOP, else the menu.
         said = "start" if identity.opted_out else "menu"
-    triage = assess(conv.text, conv.previous_text(child, message.id), book=lib.safeguarding)
+    triage = assess(conv.text, conv.previous_text(child), book=lib.safeguarding)
     if triage.urgent:
         conv.raise_urgent(message, triage)
     context = engine_context(session, child, conv.now)
@@ -627,9 +664,6 @@ def _handle_unknown(conv: _Conversation, identity_channel: str, address: str | N
     """
     sender_index = blind_index(f"{identity_channel}:{address or conv.inbound.sender}")
     message = conv.record_receipt(None, sender_index)
-    if message is None:
-        conv.outcome.duplicate = True
-        return conv.outcome
     hint = conv.inbound.locale_hint
     locale = hint if hint in catalogs().locales else "en"
     is_start, code = start_code(conv.text) if identity_channel == "telegram" else (False, None)

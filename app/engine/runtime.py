@@ -461,11 +461,10 @@ class Run:
         if not said:
             return None
         plain = strip_accents(said)
+        waiting, paused = self.is_waiting(), self.state.get("paused")
         texts, translate, values = self.library.messages.texts, self.context.translate, self._variables
         for name, key, context in _COMMAND_MESSAGES:
-            if name in WHILE_WAITING and not self.is_waiting():
-                continue
-            if name == "carry_on" and not self.state.get("paused"):
+            if (name in WHILE_WAITING and not waiting) or (name == "carry_on" and not paused):
                 continue
             msgid = texts[key]
             words = keyword_forms(fill(translate(context, msgid), values), fill(msgid, values))

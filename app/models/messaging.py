@@ -24,6 +24,12 @@ class ConversationState(Base):
     # When the child said LATER in a form (kept in the clear so reminders can find it); else None.
     paused_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Counts every change: an UPDATE made from an older read matches no row and fails, so of two
+    # messages from one child handled at once, the second is handled again on the state the first
+    # left (see app.conversations.handle) instead of overwriting it.
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": revision}
 
 
 class Message(Base):

@@ -191,3 +191,70 @@ def test_pausing_a_form_is_recorded_in_the_clear_for_a_later_nudge(demo: Flask) 
     handle(sms("carry on"), now=datetime(2026, 11, 23, 12, 0))
     db.session.refresh(state)
     assert not state.data["paused"] and state.paused_at is None
+
+
+def test_two_messages_from_one_child_at_the_same_moment_are_handled_one_after_the_other(
+    demo: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither message is worked out on a state the other has already moved on.
+
+    PostgreSQL: the second waits for the first's row lock. SQLite (no row locks): the first finds at
+    its commit that the state's revision changed, and is worked out again on the state the second left.
+    """
+    import app.conversations as conversations
+
+    other = "+447700900002"
+    for phone in (JORDAN, other):
+        handle(sms("menu", sender=phone))
+    # The other child sends the same two texts one after the other: the state Jordan should end in.
+    handle(sms("1", sender=other))
+    handle(sms("1", sender=other))
+    expected = _state_of(other)
+
+    real, threads, errors = conversations.engine_context, [], []
+    sqlite = db.engine.dialect.name == "sqlite"
+
+    def context_then_a_second_message(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not threads:
+            # Jordan's first text has read his state; his second arrives while it is being handled.
+            second = threading.Thread(
+                target=_handle_in_thread, args=(demo, sms("1", provider_id="SM-second"), errors)
+            )
+            threads.append(second)
+            second.start()
+            second.join(30 if sqlite else 0.5)
+            assert second.is_alive() is not sqlite, "on PostgreSQL the second waits for the row lock"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conversations, "engine_context", context_then_a_second_message)
+    with caplog.at_level("INFO", logger="app.conversations"):
+        first = handle(sms("1", provider_id="SM-first"))
+    threads[0].join(30)
+    assert not errors
+    assert first.replies and not first.duplicate
+    assert ("handling it again" in caplog.text) is sqlite
+    assert _state_of(JORDAN) == expected
+    stored = db.session.scalars(
+        select(Message.provider_id).where(Message.direction == "in", Message.provider_id.like("SM-%"))
+    ).all()
+    assert sorted(stored) == ["SM-first", "SM-second"]
+
+
+def _handle_in_thread(app: Flask, inbound: InboundMessage, errors: list) -> None:
+    with app.app_context():
+        try:
+            assert handle(inbound).replies
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+        finally:
+            db.session.remove()
+
+
+def _state_of(phone: str) -> tuple:
+    from app.models import ChannelIdentity
+
+    identity = ChannelIdentity.find(db.session, "sms", phone)
+    state = db.session.scalar(
+        select(ConversationState).where(ConversationState.child_id == identity.child_id)
+    )
+    return state.data.get("flow"), state.data.get("step")
