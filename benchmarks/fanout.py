@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/rl_helper_b"
 SCHEDULE_TARGET_SECONDS = 60.0  # for 100,000 children
 SCHEDULE_TARGET_COUNT = 100_000
 DRAIN_TARGET_RATIO = 0.9  # "at the fake provider's full speed": within 10% of the direct sends
@@ -49,7 +48,10 @@ CHUNK = 5_000
 
 
 def postgres_url() -> str:
-    return os.environ.get("BENCH_DATABASE_URL") or DEFAULT_POSTGRES
+    """The benchmarks' PostgreSQL database (``benchmarks.bench_data.postgres_url``)."""
+    from benchmarks.bench_data import postgres_url as shared
+
+    return shared()
 
 
 def max_rss_mb() -> float:
