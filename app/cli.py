@@ -274,7 +274,7 @@ def worker(once: bool, interval: float) -> None:
             else:
                 if summary.queued:
                     click.echo(summary.line())
-        result = deliver_due(db.session, senders)
+        result = deliver_due(db.session, senders, concurrency=current_app.config["DELIVERY_CONCURRENCY"])
         if result.sent or result.retrying or result.dead:
             click.echo(f"sent {result.sent}, retrying {result.retrying}, dead {result.dead}")
         db.session.remove()

@@ -65,6 +65,7 @@ def load_settings(instance_path: str, environ: dict[str, str] | None = None) -> 
         "TWILIO_FROM": env.get("TWILIO_FROM"),
         "TWILIO_API_BASE_URL": env.get("TWILIO_API_BASE_URL", "https://api.twilio.com"),
         "PROVIDER_TIMEOUT_SECONDS": float(env.get("PROVIDER_TIMEOUT_SECONDS") or 10),
+        "DELIVERY_CONCURRENCY": max(1, int(env.get("DELIVERY_CONCURRENCY") or 4)),
         "TELEGRAM_BOT_TOKEN": env.get("TELEGRAM_BOT_TOKEN"),
         "TELEGRAM_WEBHOOK_SECRET": env.get("TELEGRAM_WEBHOOK_SECRET"),
         "TELEGRAM_API_BASE_URL": env.get("TELEGRAM_API_BASE_URL", "https://api.telegram.org"),

@@ -3,7 +3,8 @@
 Delivery guarantee: at least once. Each row is claimed with a lease (and, on PostgreSQL, ``FOR
 UPDATE SKIP LOCKED`` so several workers can run side by side); a worker that dies leaves its rows
 to be claimed again when the lease expires. The provider's acceptance is recorded in one database
-write straight after the send, so a message is sent twice only if a worker dies between the two,
+write straight after the send, so a message is sent twice only if a worker dies between the two
+(with ``DELIVERY_CONCURRENCY`` sends in flight at once, at most that many),
 or if the provider accepts a message but does not answer within ``PROVIDER_TIMEOUT_SECONDS`` (a
 timeout is retried like a 500: the worker cannot tell whether the message got through). A message
 that keeps failing is moved to the dead-letter state ("dead"), where staff can see and retry it;
@@ -14,7 +15,9 @@ Twilio's error 21610 (the number texted STOP to Twilio itself) marks the child o
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,18 +67,27 @@ def twilio_sender(app: Flask) -> Sender | None:
         return None
     # Without a timeout a provider that accepts the connection and never answers hangs the worker.
     timeout = float(config.get("PROVIDER_TIMEOUT_SECONDS") or DEFAULT_PROVIDER_TIMEOUT)
-    client = Client(
-        config["TWILIO_ACCOUNT_SID"],
-        config["TWILIO_AUTH_TOKEN"],
-        http_client=TwilioHttpClient(timeout=timeout),
-    )
-    client.api.base_url = config.get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
+    base_url = config.get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
     sender = config["TWILIO_FROM"]
+    # One client (and so one HTTP connection pool) per sending thread: requests' sessions are not
+    # promised to be safe to share between threads.
+    local = threading.local()
+
+    def client() -> Client:
+        made = getattr(local, "client", None)
+        if made is None:
+            made = local.client = Client(
+                config["TWILIO_ACCOUNT_SID"],
+                config["TWILIO_AUTH_TOKEN"],
+                http_client=TwilioHttpClient(timeout=timeout),
+            )
+            made.api.base_url = base_url
+        return made
 
     def send(row: OutboxMessage, identity: ChannelIdentity) -> str:
         origin = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
         try:
-            sent = client.messages.create(to=identity.address, body=row.message.body, **origin)
+            sent = client().messages.create(to=identity.address, body=row.message.body, **origin)
         except (TwilioException, requests.exceptions.RequestException) as error:
             # A refused connection or a timeout is a requests error, not a Twilio one: all are retried.
             reason = f"{type(error).__name__}: {error}"[:480]
@@ -125,6 +137,13 @@ class _Claimed:
     outbox: OutboxMessage  # detached: carries the decrypted body, buttons and address
     identity: ChannelIdentity | None
     channel: str
+
+    @property
+    def recipient(self) -> object:
+        """Who the row goes to: one child's messages are never in flight together."""
+        if self.identity is not None and self.identity.id is not None:
+            return self.identity.id
+        return (self.channel, self.outbox.address)
 
 
 def _claim_for_sending(session: Session, now: datetime, batch: int) -> list[_Claimed]:
@@ -220,61 +239,123 @@ _MESSAGE_SENT = (
 
 
 def deliver_due(
-    session: Session, senders: Mapping[str, Sender], now: datetime | None = None, batch: int = 100
+    session: Session,
+    senders: Mapping[str, Sender],
+    now: datetime | None = None,
+    batch: int = 100,
+    concurrency: int = 1,
 ) -> Delivered:
-    """Send every due outbox row once; record each result in its own small commit.
+    """Send every due outbox row once and record each result.
 
-    The batch is read in one query when it is claimed; each row then costs one small read (has the
-    child opted out meanwhile?), the send, and one commit of its result before the next send, so a
-    worker killed at any moment leaves at most the message in flight to be sent again.
+    The batch is read in one query when it is claimed. Each row then costs one small read just
+    before its send (has the child opted out meanwhile?), the send, and the writes of its result.
+    With ``concurrency`` above 1 (the worker's ``DELIVERY_CONCURRENCY``) that many sends are in
+    flight at once on a thread pool while this thread, the only one touching the database, records
+    the results of those that have finished; two messages to one child are never in flight
+    together, so each child's messages still go in the order they were queued. A worker killed at
+    any moment leaves at most the ``concurrency`` messages in flight to be sent again.
     """
     now = now or utcnow()
     result = Delivered()
-    for item in _claim_for_sending(session, now, batch):
-        row, identity = item.outbox, item.identity
-        sender = senders.get(item.channel)
-        try:
-            if sender is None or identity is None:
-                raise DeliveryError(f"no way to send on {item.channel!r} to this child")
-            if not _still_sendable(session, item):
-                # Cancelled meanwhile (the child sent STOP): left as it is, never sent.
-                session.rollback()
+    claimed = _claim_for_sending(session, now, batch)
+    if concurrency <= 1:
+        for item in claimed:
+            try:
+                send = _prepare(session, item, senders)
+                if send is None:
+                    continue
+                outcome: str | DeliveryError = send(item.outbox, item.identity)  # type: ignore[arg-type]
+            except DeliveryError as error:
+                outcome = error
+            _record(session, item, now, outcome, result)
+            session.commit()
+        return result
+    waiting = list(claimed)
+    running: dict[Future[str | DeliveryError], _Claimed] = {}
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver") as pool:
+        while waiting or running:
+            busy = {item.recipient for item in running.values()}
+            for item in list(waiting):
+                if len(running) >= concurrency:
+                    break
+                if item.recipient in busy:
+                    busy.add(item.recipient)  # and every later row to this child waits too
+                    continue
+                waiting.remove(item)
+                try:
+                    send = _prepare(session, item, senders)
+                except DeliveryError as error:
+                    _record(session, item, now, error, result)
+                    session.commit()
+                    continue
+                if send is not None:
+                    busy.add(item.recipient)
+                    running[pool.submit(_send, send, item)] = item
+            if not running:
                 continue
-            if identity.opted_out and not row.confirms_opt_out:
-                raise DeliveryError("the child has opted out (STOP); held until they text START")
-            provider_id = sender(row, identity)
-        except DeliveryError as error:
-            if isinstance(error, RecipientOptedOut) and identity is not None:
-                # Twilio already blocks this number (it texted STOP): nothing more is tried for
-                # this child, this row and later ones in this batch included, until START.
-                identity.opted_out, identity.opted_out_at = True, now
-                if identity.id is not None:
-                    session.execute(
-                        update(_IDENTITY)
-                        .where(_IDENTITY.c.id == identity.id)
-                        .values(opted_out=True, opted_out_at=now)
-                    )
-                log.warning("outbox %s: the provider says the child opted out; held until START", row.id)
-            attempts = row.attempts + 1
-            values: dict[str, object] = {"attempts": attempts, "last_error": str(error), "lease_until": None}
-            if attempts >= MAX_ATTEMPTS:
-                values["status"] = "dead"
-                session.execute(
-                    update(_MESSAGE).where(_MESSAGE.c.id == row.message_id).values(status="failed")
-                )
-                result.dead += 1
-                log.error("outbox %s moved to dead letters after %s attempts: %s", row.id, attempts, error)
-            else:
-                values["next_attempt_at"] = now + retry_delay(attempts)
-                result.retrying += 1
-            session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row.id).values(**values))
-        else:
-            # The one write between the provider accepting and us knowing it.
-            session.execute(_OUTBOX_SENT, {"outbox_id": row.id})
-            session.execute(_MESSAGE_SENT, {"message_id": row.message_id, "provider_id": provider_id})
-            result.sent += 1
-        session.commit()
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                _record(session, running.pop(future), now, future.result(), result)
+            session.commit()  # the results that came in together, in one commit
     return result
+
+
+def _prepare(session: Session, item: _Claimed, senders: Mapping[str, Sender]) -> Sender | None:
+    """The sender for a row that may go now; None if it was cancelled meanwhile (never sent);
+    DeliveryError if it cannot go now (no channel, or the child has opted out)."""
+    sender = senders.get(item.channel)
+    if sender is None or item.identity is None:
+        raise DeliveryError(f"no way to send on {item.channel!r} to this child")
+    if not _still_sendable(session, item):
+        # Cancelled meanwhile (the child sent STOP): left as it is, never sent.
+        session.rollback()
+        return None
+    if item.identity.opted_out and not item.outbox.confirms_opt_out:
+        raise DeliveryError("the child has opted out (STOP); held until they text START")
+    return sender
+
+
+def _send(send: Sender, item: _Claimed) -> str | DeliveryError:
+    """On a pool thread: the provider's id for the message, or why it was not accepted."""
+    try:
+        return send(item.outbox, item.identity)  # type: ignore[arg-type]
+    except DeliveryError as error:
+        return error
+
+
+def _record(
+    session: Session, item: _Claimed, now: datetime, outcome: str | DeliveryError, result: Delivered
+) -> None:
+    """Write one row's result (not committed): sent, or a retry later, or a dead letter."""
+    row, identity = item.outbox, item.identity
+    if isinstance(outcome, str):
+        # The one write between the provider accepting and us knowing it.
+        session.execute(_OUTBOX_SENT, {"outbox_id": row.id})
+        session.execute(_MESSAGE_SENT, {"message_id": row.message_id, "provider_id": outcome})
+        result.sent += 1
+        return
+    if isinstance(outcome, RecipientOptedOut) and identity is not None:
+        # Twilio already blocks this number (it texted STOP): nothing more is tried for this
+        # child, later rows in this batch included (each reads this before its send), until START.
+        identity.opted_out, identity.opted_out_at = True, now
+        if identity.id is not None:
+            session.execute(
+                update(_IDENTITY)
+                .where(_IDENTITY.c.id == identity.id)
+                .values(opted_out=True, opted_out_at=now)
+            )
+        log.warning("outbox %s: the provider says the child opted out; held until START", row.id)
+    attempts = row.attempts + 1
+    values: dict[str, object] = {"attempts": attempts, "last_error": str(outcome), "lease_until": None}
+    if attempts >= MAX_ATTEMPTS:
+        values["status"] = "dead"
+        session.execute(update(_MESSAGE).where(_MESSAGE.c.id == row.message_id).values(status="failed"))
+        result.dead += 1
+        log.error("outbox %s moved to dead letters after %s attempts: %s", row.id, attempts, outcome)
+    else:
+        values["next_attempt_at"] = now + retry_delay(attempts)
+        result.retrying += 1
+    session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row.id).values(**values))
 
 
 def retry_dead(session: Session, outbox_id: int, now: datetime | None = None) -> None:

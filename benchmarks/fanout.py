@@ -9,9 +9,10 @@ that process) belongs to that step alone:
 2. ``schedule``: ``app.reminders.schedule_reminders`` once (queues N messages and outbox rows);
 3. ``drain``: ``app.delivery.deliver_due`` in the worker's loop (``flask worker``: a batch, then
    ``db.session.remove()``) with the real ``twilio_sender`` until nothing is due;
-4. ``direct`` (the baseline): the same number of ``client.messages.create`` calls, one after
-   the other, with a twilio client built as ``twilio_sender`` builds it: the fake provider's own
-   full speed for one sender.
+4. ``direct`` (the baseline): the same number of ``client.messages.create`` calls and nothing
+   else, as many at a time as the worker sends (``DELIVERY_CONCURRENCY``), each thread with a
+   twilio client built as ``twilio_sender`` builds it: the fake provider's own full speed for that
+   many senders.
 
 The fake Twilio server (``tests/fakes/twilio_server.py``) runs in a process of its own on
 127.0.0.1, so its threads and its list of accepted messages are neither in the measured
@@ -253,7 +254,12 @@ def step_drain(url: str, keys: str, twilio_url: str) -> dict[str, Any]:
         sent = retrying = dead = 0
         start = time.perf_counter()
         while True:
-            result = deliver_due(db.session, senders, now=max(utcnow(), schedule_time()))
+            result = deliver_due(
+                db.session,
+                senders,
+                now=max(utcnow(), schedule_time()),
+                concurrency=app.config["DELIVERY_CONCURRENCY"],
+            )
             db.session.remove()
             sent, retrying, dead = sent + result.sent, retrying + result.retrying, dead + result.dead
             if not (result.sent or result.retrying or result.dead):
@@ -265,6 +271,7 @@ def step_drain(url: str, keys: str, twilio_url: str) -> dict[str, Any]:
         db.session.remove()
         db.engine.dispose()
     return {
+        "concurrency": app.config["DELIVERY_CONCURRENCY"],
         "sent": sent,
         "retrying": retrying,
         "dead": dead,
@@ -275,20 +282,32 @@ def step_drain(url: str, keys: str, twilio_url: str) -> dict[str, Any]:
     }
 
 
-def step_direct(twilio_url: str, count: int) -> dict[str, Any]:
-    """The baseline: ``count`` sends straight to the fake provider with the same client, one at a time."""
+def step_direct(twilio_url: str, count: int, concurrency: int) -> dict[str, Any]:
+    """The baseline: ``count`` sends straight to the fake provider, no database, ``concurrency``
+    at a time (the worker's setting), each thread with a client built as ``twilio_sender`` builds it."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from twilio.http.http_client import TwilioHttpClient
     from twilio.rest import Client
 
     from app.delivery import DEFAULT_PROVIDER_TIMEOUT
 
-    client = Client("AC123", "token", http_client=TwilioHttpClient(timeout=DEFAULT_PROVIDER_TIMEOUT))
-    client.api.base_url = twilio_url
-    body = "Hi, you have a new message. Reply MENU to see it."
+    def send_share(share: range) -> None:
+        client = Client("AC123", "token", http_client=TwilioHttpClient(timeout=DEFAULT_PROVIDER_TIMEOUT))
+        client.api.base_url = twilio_url
+        body = "Hi, you have a new message. Reply MENU to see it."
+        for n in share:
+            client.messages.create(to=f"+447{700000000 + n}", body=body, from_="+447700900500")
+
     start = time.perf_counter()
-    for n in range(count):
-        client.messages.create(to=f"+447{700000000 + n}", body=body, from_="+447700900500")
-    return {"sent": count, "seconds": time.perf_counter() - start, "peak_mb": max_rss_mb()}
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(send_share, [range(k, count, concurrency) for k in range(concurrency)]))
+    return {
+        "sent": count,
+        "concurrency": concurrency,
+        "seconds": time.perf_counter() - start,
+        "peak_mb": max_rss_mb(),
+    }
 
 
 def step_fake() -> None:
@@ -382,7 +401,8 @@ def measure(  # type: ignore[no-untyped-def]
                 per_size[size] = {"setup": setup, "schedule": schedule, "drain": drain}
             ask("reset")
             # The baseline right after the large drain, on the same fake server, same count.
-            direct = _child("direct", twilio_url, str(large), env=env)
+            concurrency = per_size[large]["drain"]["concurrency"]  # as many at a time as the worker
+            direct = _child("direct", twilio_url, str(large), str(concurrency), env=env)
             direct["accepted_by_fake"] = ask("count")
             ask("reset")
             log(f"  fan-out {name}: {large:,} direct sends in {direct['seconds']:.1f} s")
@@ -428,7 +448,8 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "figure": f"fan-out {name}: worker drains {large:,} outbox rows to fake Twilio, rows/s",
                 "value": f"{drain_rate:,.0f} ({drain['seconds']:.1f} s)",
-                "baseline": f"{direct_rate:,.0f} direct sends/s ({direct['seconds']:.1f} s)",
+                "baseline": f"{direct_rate:,.0f} direct sends/s, {direct.get('concurrency', 1)} at a time "
+                f"({direct['seconds']:.1f} s)",
                 "ratio": f"{drain_rate / direct_rate:.2f}",
                 "target": f"ratio >= {DRAIN_TARGET_RATIO}",
                 "met": complete and drain_rate / direct_rate >= DRAIN_TARGET_RATIO,

@@ -43,6 +43,10 @@ class FakeTwilio:
     on_accept: Callable[[dict[str, str]], None] | None = None
     requests: int = 0
     active: int = 0  # requests being handled now
+    peak_active: int = 0  # the most handled at once
+    # "To" numbers that ever had two requests in flight at the same moment.
+    overlaps: list[str] = field(default_factory=list)
+    to_in_flight: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Set on stop, so hanging and delayed requests end with the server.
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -59,17 +63,23 @@ class FakeTwilio:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                length = int(self.headers.get("Content-Length", 0))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                to = form.get("To", "")
                 with fake.lock:
                     fake.active += 1
+                    fake.peak_active = max(fake.peak_active, fake.active)
+                    fake.to_in_flight[to] = fake.to_in_flight.get(to, 0) + 1
+                    if fake.to_in_flight[to] > 1:
+                        fake.overlaps.append(to)
                 try:
-                    self.answer()
+                    self.answer(form)
                 finally:
                     with fake.lock:
                         fake.active -= 1
+                        fake.to_in_flight[to] -= 1
 
-            def answer(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            def answer(self, form: dict[str, str]) -> None:
                 if fake.delay_seconds:
                     fake.stopping.wait(fake.delay_seconds)
                 with fake.lock:
