@@ -91,7 +91,8 @@ def new_code(child: Child | None = None) -> str:
 
 
 def deliver(app: Flask, **kwargs: Any) -> None:
-    """Run the outbox worker once for Telegram."""
+    """Run the outbox worker once for Telegram, with the worker's default sends in flight at once."""
+    kwargs.setdefault("concurrency", app.config["DELIVERY_CONCURRENCY"])
     deliver_due(db.session, {"telegram": telegram_sender(app)}, **kwargs)
 
 
