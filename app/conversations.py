@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -506,6 +507,12 @@ class _Conversation:
         if state is None:
             state = ConversationState(child_id=child.id, data=new_state())
             self.session.add(state)
+        else:
+            # Every message moves the revision on, even one that leaves the conversation where it
+            # was (a STOP, a photo, an urgent message): on SQLite, of two messages from one child
+            # handled at once, the second always finds that the first came in between (and then
+            # sees its opt-out, its words for the split-risk check, its queued replies).
+            state.updated_at = self.now
         return state
 
 
@@ -523,19 +530,25 @@ def handle(inbound: InboundMessage, *, inline: bool = True, now: datetime | None
     and is reported as a duplicate. If another message moved this child's conversation on in the
     meantime (the state's revision changed), this one is worked out again on the new state."""
     session = db.session
+    # Linking a chat by its code writes while it reads (the code is claimed at once): that handling
+    # holds the write turn throughout, so no writer ever waits for the turn while holding SQLite's lock.
+    early = (inbound.identity_channel or inbound.channel) == "telegram" and bool(
+        start_code(clean_text(inbound.text))[1]
+    )
     for attempt in range(1, ATTEMPTS + 1):
         conversation = _Conversation(session, inbound, now or utcnow(), inline)
         try:
-            with session.no_autoflush:
-                outcome = _handle(conversation)
-            with write_turn(db.engine):
-                try:
-                    session.flush()
-                    outcome.message_id = conversation.message.id if conversation.message else None
-                    session.commit()
-                except Exception:
-                    session.rollback()
-                    raise
+            with write_turn(db.engine) if early else nullcontext():
+                with session.no_autoflush:
+                    outcome = _handle(conversation)
+                with nullcontext() if early else write_turn(db.engine):
+                    try:
+                        session.flush()
+                        outcome.message_id = conversation.message.id if conversation.message else None
+                        session.commit()
+                    except Exception:
+                        session.rollback()
+                        raise
             return outcome
         except (IntegrityError, StaleDataError):
             session.rollback()

@@ -140,10 +140,11 @@ class _Claimed:
 
     @property
     def recipient(self) -> object:
-        """Who the row goes to: one child's messages are never in flight together."""
-        if self.identity is not None and self.identity.id is not None:
-            return self.identity.id
-        return (self.channel, self.outbox.address)
+        """Who the row goes to: one child's (or chat's) messages are never in flight together. The
+        channel and address, so a chat's rows queued before it was linked (an address only) and
+        after (an identity) count as one recipient."""
+        address = self.identity.address if self.identity is not None else self.outbox.address
+        return (self.channel, address)
 
 
 def _claim_for_sending(session: Session, now: datetime, batch: int) -> list[_Claimed]:
@@ -264,7 +265,7 @@ def deliver_due(
                 send = _prepare(session, item, senders)
                 if send is None:
                     continue
-                outcome: str | DeliveryError = send(item.outbox, item.identity)  # type: ignore[arg-type]
+                outcome = _send(send, item)
             except DeliveryError as error:
                 outcome = error
             _record(session, item, now, outcome, result)
@@ -321,6 +322,9 @@ def _send(send: Sender, item: _Claimed) -> str | DeliveryError:
         return send(item.outbox, item.identity)  # type: ignore[arg-type]
     except DeliveryError as error:
         return error
+    except Exception as error:  # noqa: BLE001 - a bug in one send must not lose the others' results
+        log.exception("outbox %s: the send failed unexpectedly; it will be retried", item.outbox.id)
+        return DeliveryError(f"{type(error).__name__}: {error}"[:480])
 
 
 def _record(

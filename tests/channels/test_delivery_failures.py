@@ -339,3 +339,23 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_the_message
     twice = [pair for pair, count in delivered.items() if count > 1]
     assert sorted(twice) == sorted(addressed(r) for r in in_flight)  # only those in flight, only twice
     assert all(count <= 2 for count in delivered.values())
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_send_that_breaks_unexpectedly_is_retried_and_the_others_are_recorded(
+    sms_app: Flask, fake: FakeTwilio, concurrency: int
+) -> None:
+    written = queue_numbered({JORDAN: 2, CERYS: 2, AMIR: 2})
+    real = twilio_sender(sms_app)
+
+    def send(row: OutboxMessage, to: ChannelIdentity) -> str:
+        if to.address == CERYS and row.message.body.startswith("Message 1"):
+            raise ValueError("a bug in one send")
+        return real(row, to)
+
+    result = deliver_due(db.session, {"sms": send}, now=utcnow(), concurrency=concurrency)
+    assert (result.sent, result.retrying) == (len(written) - 1, 1)
+    broken = [r for r in rows() if r.status == "pending"]
+    assert [addressed(r) for r in broken] == [(CERYS, "Message 1 for 002")]
+    assert "ValueError: a bug in one send" in broken[0].last_error
+    assert at_fake(fake) == Counter(p for p in written if p != (CERYS, "Message 1 for 002"))

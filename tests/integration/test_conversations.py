@@ -258,3 +258,40 @@ def _state_of(phone: str) -> tuple:
         select(ConversationState).where(ConversationState.child_id == identity.child_id)
     )
     return state.data.get("flow"), state.data.get("step")
+
+
+def test_a_stop_arriving_while_another_message_is_handled_leaves_nothing_to_send_after_it(
+    demo: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whichever commits first, nothing but the reply to STOP is left to go to the child."""
+    import app.conversations as conversations
+
+    handle(sms("menu"))
+    real, threads, errors = conversations.engine_context, [], []
+    sqlite = db.engine.dialect.name == "sqlite"
+
+    def context_then_stop(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not threads:
+            stop = threading.Thread(
+                target=_handle_in_thread, args=(demo, sms("STOP", provider_id="SM-stop"), errors)
+            )
+            threads.append(stop)
+            stop.start()
+            stop.join(30 if sqlite else 0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conversations, "engine_context", context_then_stop)
+    # A photo leaves the conversation where it was (its reply asks for words), as STOP does.
+    first = handle(
+        InboundMessage(channel="sms", sender=JORDAN, text="", attachment="photo", provider_id="SM-q"),
+        inline=False,
+    )
+    threads[0].join(30)
+    assert not errors
+    assert not first.duplicate
+    pending = db.session.scalars(
+        select(Message.body)
+        .join(OutboxMessage, OutboxMessage.message_id == Message.id)
+        .where(OutboxMessage.status == "pending")
+    ).all()
+    assert pending == [], "a reply queued around the STOP would reach the child after a later START"
