@@ -567,6 +567,65 @@ def handle(inbound: InboundMessage, *, inline: bool = True, now: datetime | None
     raise AssertionError("unreachable")
 
 
+def keep_unhandled(inbound: InboundMessage, *, inline: bool = True, now: datetime | None = None) -> Outcome:
+    """After ``handle`` failed: keep the message anyway, flagged for staff, and say sorry.
+
+    For a channel that will not send the message again (Twilio does not retry an SMS webhook that
+    answered 500) this is the difference between a message kept and a message lost. Only the
+    simplest steps are taken: the message is stored (under its provider id, so a copy is still
+    a duplicate), safeguarding triage runs on its words (a risk gets the urgent flag and the
+    safety reply, as always), and staff get a concern saying it had no proper answer. A child
+    who has opted out is sent nothing. If even this fails, the error is raised as before.
+    """
+    session = db.session
+    session.rollback()
+    conv = _Conversation(session, inbound, now or utcnow(), inline)
+    try:
+        with session.no_autoflush:
+            channel = inbound.identity_channel or inbound.channel
+            address = normalise_address(channel, inbound.sender)
+            identity = ChannelIdentity.find(session, channel, address) if address else None
+            child = identity.child if identity else None
+            conv.identity, conv.child = identity, child
+            conv.outcome.child_id = child.id if child else None
+            index = None if child else blind_index(f"{channel}:{address or inbound.sender}")
+            message = conv.record_receipt(child, index)
+            triage = assess(conv.text, book=library().safeguarding)
+            if triage.urgent:
+                conv.raise_urgent(message, triage)
+            conv.add_concern(
+                message,
+                category="not_handled",
+                detail="Something went wrong on our side while this message was being handled, so "
+                "it got no proper answer. Please read it and reply.",
+            )
+            reply, variables = "something_went_wrong", {}
+            if triage.urgent and child is not None:
+                try:
+                    variables, reply = (
+                        dict(child_variables(session, child, child.locale, conv.now)),
+                        "safety_urgent",
+                    )
+                except Exception:  # noqa: BLE001 - the sorry reply (with 999) needs no facts
+                    log.exception("no facts for the safety reply to child %s", child.id)
+            if not (identity is not None and identity.opted_out):
+                conv.send([_system_reply(reply)], variables, child.locale if child else "en")
+        with write_turn(db.engine):
+            session.flush()
+            conv.outcome.message_id = conv.message.id if conv.message else None
+            session.commit()
+    except IntegrityError:
+        session.rollback()
+        copy = _stored_copy(session, inbound)
+        if copy is None:
+            raise
+        return copy
+    except Exception:
+        session.rollback()
+        raise
+    return conv.outcome
+
+
 def _stored_copy(session: Session, inbound: InboundMessage) -> Outcome | None:
     """A duplicate outcome if a message with this provider id is already stored, else None."""
     if not inbound.provider_id:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app.conversations import InboundMessage, handle
+from app.conversations import InboundMessage, handle, keep_unhandled
 from app.extensions import db
 from app.models import Message
 
@@ -72,16 +72,19 @@ def inbound() -> Response:
     if not sender or not sid:
         abort(400, "From and MessageSid are required")
     command = OPT_OUT_TYPES.get(request.form.get("OptOutType", "").strip().upper())
-    outcome = handle(
-        InboundMessage(
-            channel="sms",
-            sender=sender,
-            text=request.form.get("Body", ""),
-            provider_id=sid,
-            command=command,
-            silent=command == "stop",
-        )
+    message = InboundMessage(
+        channel="sms",
+        sender=sender,
+        text=request.form.get("Body", ""),
+        provider_id=sid,
+        command=command,
+        silent=command == "stop",
     )
+    try:
+        outcome = handle(message)
+    except Exception:  # noqa: BLE001 - Twilio would not send it again: keep it, flagged for staff
+        log.exception("SMS %s could not be handled; kept for staff with a sorry reply", sid)
+        outcome = keep_unhandled(message)
     return twiml([] if outcome.duplicate else outcome.replies)
 
 

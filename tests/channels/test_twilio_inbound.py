@@ -163,3 +163,47 @@ def test_help_is_answered_with_the_emergency_line(sms: FlaskClient) -> None:
     response = post(sms, {**form("INFO", sid="SM-help"), "OptOutType": "HELP"})
     (reply,) = messages_in(response.data)
     assert "999" in reply and "STOP" in reply
+
+
+@pytest.fixture
+def broken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handling fails part-way (a bug, or a clash that kept happening): nothing of it was written."""
+
+    def fail(message: object) -> None:
+        raise RuntimeError("a bug while handling")
+
+    monkeypatch.setattr(twilio_sms, "handle", fail)
+
+
+def test_a_message_that_could_not_be_handled_is_kept_for_staff_with_a_sorry_reply(
+    sms: FlaskClient, broken: None
+) -> None:
+    """Twilio never sends an SMS webhook again after a 500: the message is kept, not lost."""
+    from app.models import Concern
+
+    response = post(sms, form("can i see my brother this weekend", sid="SMbroken"))
+    assert response.status_code == 200
+    [reply] = messages_in(response.data)
+    assert "something went wrong" in reply.lower() and "999" in reply
+    stored = db.session.scalar(select(Message).where(Message.provider_id == "SMbroken"))
+    assert stored is not None and stored.body == "can i see my brother this weekend"
+    assert stored.child_id is not None
+    [concern] = db.session.scalars(select(Concern)).all()
+    assert (concern.category, concern.urgent, concern.message_id) == ("not_handled", False, stored.id)
+    # Twilio's copy of the same message is still a duplicate.
+    again = post(sms, form("can i see my brother this weekend", sid="SMbroken"))
+    assert again.status_code == 200 and messages_in(again.data) == []
+    assert inbound_count() == 1
+
+
+def test_a_risk_in_a_message_that_could_not_be_handled_still_gets_the_safety_reply(
+    sms: FlaskClient, broken: None
+) -> None:
+    from app.models import Concern
+
+    response = post(sms, form("he hits me when im home", sid="SMbroken-risk"))
+    [reply] = messages_in(response.data)
+    assert "999" in reply and "something went wrong" not in reply.lower()
+    concerns = db.session.scalars(select(Concern).order_by(Concern.id)).all()
+    assert [(c.category, c.urgent) for c in concerns][-1] == ("not_handled", False)
+    assert any(c.urgent for c in concerns)
