@@ -108,27 +108,6 @@ class Delivered:
     dead: int = 0
 
 
-def claim(session: Session, now: datetime, batch: int) -> list[OutboxMessage]:
-    """Take due rows under a lease, committing so other workers skip them."""
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == "pending",
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-        )
-        .order_by(OutboxMessage.id)
-        .limit(batch)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
-    for row in rows:
-        row.lease_until = now + LEASE
-    session.commit()
-    return rows
-
-
 @dataclass
 class _Claimed:
     """One claimed row, read once with everything its send needs (the session's objects expire on
@@ -147,8 +126,9 @@ class _Claimed:
         return (self.channel, address)
 
 
-def _claim_for_sending(session: Session, now: datetime, batch: int) -> list[_Claimed]:
-    """``claim``, reading each row's message and identity in the same transaction, as detached copies."""
+def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
+    """Take due rows under a lease, committing so other workers skip them; each row is read with
+    its message and identity in the same query, as detached copies."""
     outbox, message = OutboxMessage.__table__, Message.__table__
     query = (
         select(outbox, message.c.channel, message.c.body)
@@ -258,7 +238,7 @@ def deliver_due(
     """
     now = now or utcnow()
     result = Delivered()
-    claimed = _claim_for_sending(session, now, batch)
+    claimed = claim(session, now, batch)
     if concurrency <= 1:
         for item in claimed:
             try:
