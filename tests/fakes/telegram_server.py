@@ -55,7 +55,12 @@ class FakeBotApi:
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
                 length = int(self.headers.get("Content-Length", 0))
-                raw = self.rfile.read(length).decode()
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The client died while sending (a killed worker): nothing is accepted.
+                    self.close_connection = True
+                    return
+                raw = body.decode()
                 if self.headers.get("Content-Type", "").startswith("application/json"):
                     params = json.loads(raw or "{}")
                 else:
