@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, overload
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -361,21 +361,6 @@ class _Conversation:
         self.message = message
         return message
 
-    def previous_text(self, child: Child) -> str | None:
-        """The child's previous message if it was recent, so a risk split over two texts is seen
-        (this one is not stored yet: nothing is written until the handling commits)."""
-        previous = self.session.execute(
-            select(Message.body)
-            .where(
-                Message.child_id == child.id,
-                Message.direction == "in",
-                Message.created_at >= self.now - SPLIT_MESSAGE_WINDOW,
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        ).first()
-        return previous.body if previous else None
-
     def add_concern(self, message: Message, **fields: Any) -> None:
         self.session.add(
             Concern(
@@ -499,21 +484,71 @@ class _Conversation:
                 )
             self.outcome.replies.append(text)
 
-    def load_state(self, child: Child) -> ConversationState:
-        # Locks the child's row on PostgreSQL so two messages from one child are handled in turn.
-        state = self.session.scalar(
-            select(ConversationState).where(ConversationState.child_id == child.id).with_for_update()
-        )
+    def load_state(self, child: Child, found: ConversationState | None = None) -> ConversationState:
+        """The child's conversation state (``found``: already read with the sender), its revision
+        moved on by this message."""
+        state = found
+        if state is None:
+            state = self.session.scalar(
+                select(ConversationState).where(ConversationState.child_id == child.id)
+            )
         if state is None:
             state = ConversationState(child_id=child.id, data=new_state())
             self.session.add(state)
         else:
             # Every message moves the revision on, even one that leaves the conversation where it
-            # was (a STOP, a photo, an urgent message): on SQLite, of two messages from one child
-            # handled at once, the second always finds that the first came in between (and then
-            # sees its opt-out, its words for the split-risk check, its queued replies).
+            # was (a STOP, a photo, an urgent message): of two messages from one child handled at
+            # once, the second always finds at its commit that the first came in between (and is
+            # worked out again, seeing its opt-out, its words for the split-risk check, its queued
+            # replies). A first message makes the row: two first messages clash on its key.
             state.updated_at = self.now
         return state
+
+
+def _sender_query() -> Select[tuple[ChannelIdentity, ConversationState | None, str | None]]:
+    previous = (
+        select(Message.body)
+        .where(
+            Message.child_id == ChannelIdentity.child_id,
+            Message.direction == "in",
+            Message.created_at >= bindparam("since"),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+        .correlate(ChannelIdentity)
+        .scalar_subquery()
+    )
+    return (
+        select(ChannelIdentity, ConversationState, previous)
+        .outerjoin(ConversationState, ConversationState.child_id == ChannelIdentity.child_id)
+        .where(
+            ChannelIdentity.channel == bindparam("channel"),
+            ChannelIdentity.address_index == bindparam("index"),
+        )
+        .options(*CONVERSATION_LOAD)
+    )
+
+
+# Built once: every message runs the same statement with its own values.
+SENDER_QUERY = _sender_query()
+
+
+def find_sender(
+    session: Session, channel: str, address: str, now: datetime
+) -> Row[tuple[ChannelIdentity, ConversationState | None, str | None]] | None:
+    """Everything handling a message reads about its sender, in one query, from one snapshot: the
+    identity (found by the keyed hash of the address) with the child and their authority, the
+    conversation state, and the child's previous message if it came within the split-risk window.
+    None for an address linked to no child.
+
+    Nothing is locked: the state's revision decides at the commit whether another message from the
+    same child came in between (then this one is worked out again on what that one left)."""
+    values = {
+        "channel": channel,
+        "index": blind_index(f"{channel}:{address}"),
+        "since": now - SPLIT_MESSAGE_WINDOW,
+    }
+    return session.execute(SENDER_QUERY, values).first()
 
 
 # Of two messages from one child handled at the same moment, the second is worked out again on the
@@ -645,17 +680,16 @@ def _handle(conv: _Conversation) -> Outcome:
     session, inbound = conv.session, conv.inbound
     identity_channel = inbound.identity_channel or inbound.channel
     address = normalise_address(identity_channel, inbound.sender)
-    identity = (
-        ChannelIdentity.find(session, identity_channel, address, *CONVERSATION_LOAD) if address else None
-    )
-    if identity is None:
+    found = find_sender(session, identity_channel, address, conv.now) if address else None
+    if found is None:
         return _handle_unknown(conv, identity_channel, address)
 
+    identity, state_found, previous_text = found
     conv.identity, conv.child = identity, identity.child
     child = identity.child
     conv.outcome.child_id = child.id
     message = conv.record_receipt(child, None)
-    state_row = conv.load_state(child)
+    state_row = conv.load_state(child, state_found)
     lib = library()
     started = (state_row.data.get("flow"), state_row.data.get("version"))
     if started[0] and started not in lib.versions:
@@ -668,7 +702,7 @@ def _handle(conv: _Conversation) -> Outcome:
     elif identity_channel == "telegram" and start_code(conv.text)[0]:
         # Telegram's /start from a linked chat: back on after STOP, else the menu.
         said = "start" if identity.opted_out else "menu"
-    triage = assess(conv.text, conv.previous_text(child), book=lib.safeguarding)
+    triage = assess(conv.text, previous_text, book=lib.safeguarding)
     if triage.urgent:
         conv.raise_urgent(message, triage)
     context = engine_context(session, child, conv.now)

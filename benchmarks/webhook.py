@@ -650,7 +650,8 @@ class Server:
 
     environment: dict[str, str]
     log_path: Path
-    workers: int = 2
+    # As the Procfile runs it: WEB_CONCURRENCY workers, 2 if it is not set.
+    workers: int = field(default_factory=lambda: int(os.environ.get("WEB_CONCURRENCY") or 2))
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
