@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import content
-from app.crypto import blind_index
 from app.engine import (
     ActionNotHappened,
     AdvocateRequested,
@@ -545,7 +544,7 @@ def find_sender(
     same child came in between (then this one is worked out again on what that one left)."""
     values = {
         "channel": channel,
-        "index": blind_index(f"{channel}:{address}"),
+        "index": ChannelIdentity.address_key(channel, address),
         "since": now - SPLIT_MESSAGE_WINDOW,
     }
     return session.execute(SENDER_QUERY, values).first()
@@ -623,7 +622,7 @@ def keep_unhandled(inbound: InboundMessage, *, inline: bool = True, now: datetim
             child = identity.child if identity else None
             conv.identity, conv.child = identity, child
             conv.outcome.child_id = child.id if child else None
-            index = None if child else blind_index(f"{channel}:{address or inbound.sender}")
+            index = None if child else ChannelIdentity.address_key(channel, address or inbound.sender)
             message = conv.record_receipt(child, index)
             triage = assess(conv.text, book=library().safeguarding)
             if triage.urgent:
@@ -768,7 +767,7 @@ def _handle_unknown(conv: _Conversation, identity_channel: str, address: str | N
 
     A Telegram chat may link itself with ``/start CODE`` (a one-time code from staff).
     """
-    sender_index = blind_index(f"{identity_channel}:{address or conv.inbound.sender}")
+    sender_index = ChannelIdentity.address_key(identity_channel, address or conv.inbound.sender)
     message = conv.record_receipt(None, sender_index)
     hint = conv.inbound.locale_hint
     locale = hint if hint in catalogs().locales else "en"

@@ -88,7 +88,7 @@ def deep_link(bot_username: str, code: str) -> str:
 
 def redeem(session: Session, channel: str, address: str, code: str, now: datetime) -> Redeemed:
     """Link the chat at ``address`` to the code's child, if the code is good and unused."""
-    sender = blind_index(f"{channel}:{address}")
+    sender = ChannelIdentity.address_key(channel, address)
     recent_failures = session.scalar(
         select(func.count())
         .select_from(LinkAttempt)

@@ -638,6 +638,11 @@ async def _loadgen(job: dict[str, Any]) -> dict[str, Any]:
 # -- the server -------------------------------------------------------------------------------------
 
 
+def web_workers() -> int:
+    """gunicorn's workers as the Procfile sets them: WEB_CONCURRENCY, 2 if it is not set."""
+    return int(os.environ.get("WEB_CONCURRENCY") or 2)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -650,8 +655,7 @@ class Server:
 
     environment: dict[str, str]
     log_path: Path
-    # As the Procfile runs it: WEB_CONCURRENCY workers, 2 if it is not set.
-    workers: int = field(default_factory=lambda: int(os.environ.get("WEB_CONCURRENCY") or 2))
+    workers: int = field(default_factory=web_workers)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -1103,7 +1107,8 @@ def table(result: dict[str, Any]) -> str:
     unit = "threads" if result["load_generator"].startswith("wrk") else "processes"
     rows = [
         f"Inbound webhook on {result['machine']}, {result['when']}: {settings['children']:,} children, "
-        f"{settings['seconds']:g} s a run, gunicorn with 2 sync workers; saturation by "
+        f"{settings['seconds']:g} s a run, gunicorn with {result.get('web_workers', 2)} sync workers; "
+        "saturation by "
         f"{result['load_generator']} ({settings['threads']} {unit}, {settings['connections']} connections), "
         "half rate paced by "
         "a Python client (latency from when each request was due). Other load: cores' worth of CPU "
@@ -1203,6 +1208,7 @@ def _run(settings: Settings, only: str | None, say: Any, profile_dir: Path | Non
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "settings": {**settings.__dict__, "locale_mix": dict(settings.locale_mix)},
         "load_generator": tool,
+        "web_workers": web_workers(),
         "half_rate_generator": "python, paced (open loop)",
         "databases": databases,
     }

@@ -182,10 +182,15 @@ class ChannelIdentity(Base):
 
     child: Mapped[Child] = relationship(back_populates="identities")
 
+    @staticmethod
+    def address_key(channel: str, address: str) -> str:
+        """The keyed hash an address is found by (and a sender linked to no one is recorded by)."""
+        return blind_index(f"{channel}:{address}")
+
     @classmethod
     def link(cls, child: Child, channel: str, address: str) -> ChannelIdentity:
         """A new identity for a child; ``address`` must already be normalised (E.164, chat id)."""
-        identity = cls(channel=channel, address=address, address_index=blind_index(f"{channel}:{address}"))
+        identity = cls(channel=channel, address=address, address_index=cls.address_key(channel, address))
         child.identities.append(identity)
         return identity
 
@@ -195,7 +200,7 @@ class ChannelIdentity(Base):
     ) -> ChannelIdentity | None:
         """The identity for a normalised address, looked up by its keyed hash only (``options``:
         loader options, e.g. to load the child in the same query)."""
-        index = blind_index(f"{channel}:{address}")
+        index = cls.address_key(channel, address)
         return session.scalar(
             select(cls).where(cls.channel == channel, cls.address_index == index).options(*options)
         )

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.fakes import whole_body
+
 BOT_USER = {"id": 777000, "is_bot": True, "first_name": "Reviewline", "username": "ReviewlineDemoBot"}
 
 
@@ -54,11 +56,8 @@ class FakeBotApi:
                 self.wfile.write(body)
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                if len(body) < length:
-                    # The client died while sending (a killed worker): nothing is accepted.
-                    self.close_connection = True
+                body = whole_body(self)
+                if body is None:
                     return
                 raw = body.decode()
                 if self.headers.get("Content-Type", "").startswith("application/json"):

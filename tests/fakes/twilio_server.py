@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
+from tests.fakes import whole_body
+
 UNSUBSCRIBED = {
     "code": 21610,
     "message": "Attempt to send to unsubscribed recipient",
@@ -63,12 +65,8 @@ class FakeTwilio:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                length = int(self.headers.get("Content-Length", 0))
-                raw = self.rfile.read(length)
-                if len(raw) < length:
-                    # The client died while sending (a killed worker): a real server never
-                    # sees a whole request, so nothing is accepted.
-                    self.close_connection = True
+                raw = whole_body(self)
+                if raw is None:
                     return
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 to = form.get("To", "")
