@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, overload
 
-from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -61,6 +61,7 @@ from app.models import (
     WishesSubmission,
     utcnow,
 )
+from app.new_rows import insert_new
 from app.office_hours import next_opening
 from app.phones import display_phone, normalise_phone
 from app.write_turns import write_turn
@@ -341,6 +342,9 @@ class _Conversation:
         self.effects: list[Effect] = []
         self.opting_out = False
         self.message: Message | None = None
+        self.state: State | None = None
+        # New rows (the message, replies, concerns ...): written together by ``write``.
+        self.new: list[Message | Concern | OutboxMessage | WishesSubmission] = []
 
     def record_receipt(self, child: Child | None, sender_index: str | None) -> Message:
         """The inbound message, to be stored with everything else when the handling commits (where
@@ -356,12 +360,12 @@ class _Conversation:
             status="received",
             created_at=self.now,
         )
-        self.session.add(message)
+        self.new.append(message)
         self.message = message
         return message
 
     def add_concern(self, message: Message, **fields: Any) -> None:
-        self.session.add(
+        self.new.append(
             Concern(
                 child_id=self.child.id if self.child else None,
                 message=message,
@@ -399,7 +403,7 @@ class _Conversation:
         assert self.child is not None
         review = next_review(self.session, self.child, self.now.date())
         answers = {key: value for key, value in effect.answers}
-        self.session.add(
+        self.new.append(
             WishesSubmission(
                 child_id=self.child.id,
                 review_id=review.id if review else None,
@@ -469,10 +473,10 @@ class _Conversation:
                 segments=cost.segments,
                 created_at=self.now,
             )
-            self.session.add(message)
+            self.new.append(message)
             if not self.inline:
                 buttons = choices(reply, translate, variables) if self.inbound.channel == "telegram" else []
-                self.session.add(
+                self.new.append(
                     OutboxMessage(
                         message=message,
                         identity_id=self.identity.id if self.identity else None,
@@ -483,28 +487,79 @@ class _Conversation:
                 )
             self.outcome.replies.append(text)
 
-    def load_state(self, child: Child, found: ConversationState | None = None) -> ConversationState:
-        """The child's conversation state (``found``: already read with the sender), its revision
-        moved on by this message."""
-        state = found
+    def load_state(self, child: Child) -> State:
+        """The child's conversation state, read now."""
+        row = self.session.execute(STATE_QUERY, {"child": child.id}).first()
+        return self.use_state(child, State(child.id, *row) if row else None)
+
+    def use_state(self, child: Child, found: State | None) -> State:
+        """The state this message works on: ``found`` (read with the sender), or a new one."""
+        self.state = found or State(child.id, new_state())
+        return self.state
+
+    def write(self) -> None:
+        """Write everything this message changed, in the session's transaction (not committed).
+
+        The new rows go with Core (``app.new_rows``); changes to objects the session holds (an
+        opt-out, a language, a claimed link code) are flushed first. Every message moves the
+        conversation state's revision on, even one that leaves the conversation where it was (a
+        STOP, a photo, an urgent message): of two messages from one child handled at once, the
+        second always finds here that the first came in between (``StaleDataError``) and is worked
+        out again, seeing its opt-out, its words for the split-risk check, its queued replies. A
+        first message makes the row: two first messages clash on its key (``IntegrityError``).
+        """
+        self.session.flush()
+        insert_new(self.session, self.new)
+        self.outcome.message_id = self.message.id if self.message else None
+        state = self.state
         if state is None:
-            state = self.session.scalar(
-                select(ConversationState).where(ConversationState.child_id == child.id)
-            )
-        if state is None:
-            state = ConversationState(child_id=child.id, data=new_state())
-            self.session.add(state)
-        else:
-            # Every message moves the revision on, even one that leaves the conversation where it
-            # was (a STOP, a photo, an urgent message): of two messages from one child handled at
-            # once, the second always finds at its commit that the first came in between (and is
-            # worked out again, seeing its opt-out, its words for the split-risk check, its queued
-            # replies). A first message makes the row: two first messages clash on its key.
-            state.updated_at = self.now
-        return state
+            return
+        values = {
+            "child": state.child_id,
+            "new_data": state.data,
+            "new_paused": state.paused_at,
+            "at": self.now,
+        }
+        if state.revision is None:
+            self.session.execute(STATE_INSERT, values)
+        elif self.session.execute(STATE_UPDATE, {**values, "read_at": state.revision}).rowcount != 1:
+            raise StaleDataError(f"the conversation of child {state.child_id} moved on meanwhile")
 
 
-def _sender_query() -> Select[tuple[ChannelIdentity, ConversationState | None, str | None]]:
+@dataclass
+class State:
+    """A child's conversation state as read: a plain copy, not an object the session tracks. It
+    is written back by ``_Conversation.write`` with one UPDATE naming the revision it was read at."""
+
+    child_id: int
+    data: dict[str, Any]
+    paused_at: datetime | None = None
+    revision: int | None = None  # None: the child has no state row yet
+
+
+_STATES = ConversationState.__table__
+STATE_COLUMNS = (_STATES.c.data, _STATES.c.paused_at, _STATES.c.revision)
+STATE_QUERY = select(*STATE_COLUMNS).where(_STATES.c.child_id == bindparam("child"))
+STATE_INSERT = insert(_STATES).values(
+    child_id=bindparam("child"),
+    data=bindparam("new_data", type_=_STATES.c.data.type),
+    paused_at=bindparam("new_paused"),
+    updated_at=bindparam("at"),
+    revision=1,
+)
+STATE_UPDATE = (
+    update(_STATES)
+    .where(_STATES.c.child_id == bindparam("child"), _STATES.c.revision == bindparam("read_at"))
+    .values(
+        data=bindparam("new_data", type_=_STATES.c.data.type),
+        paused_at=bindparam("new_paused"),
+        updated_at=bindparam("at"),
+        revision=_STATES.c.revision + 1,
+    )
+)
+
+
+def _sender_query() -> Select[Any]:
     previous = (
         select(Message.body)
         .where(
@@ -518,8 +573,8 @@ def _sender_query() -> Select[tuple[ChannelIdentity, ConversationState | None, s
         .scalar_subquery()
     )
     return (
-        select(ChannelIdentity, ConversationState, previous)
-        .outerjoin(ConversationState, ConversationState.child_id == ChannelIdentity.child_id)
+        select(ChannelIdentity, previous, *STATE_COLUMNS)
+        .outerjoin(_STATES, _STATES.c.child_id == ChannelIdentity.child_id)
         .where(
             ChannelIdentity.channel == bindparam("channel"),
             ChannelIdentity.address_index == bindparam("index"),
@@ -534,7 +589,7 @@ SENDER_QUERY = _sender_query()
 
 def find_sender(
     session: Session, channel: str, address: str, now: datetime
-) -> Row[tuple[ChannelIdentity, ConversationState | None, str | None]] | None:
+) -> tuple[ChannelIdentity, State | None, str | None] | None:
     """Everything handling a message reads about its sender, in one query, from one snapshot: the
     identity (found by the keyed hash of the address) with the child and their authority, the
     conversation state, and the child's previous message if it came within the split-risk window.
@@ -547,7 +602,12 @@ def find_sender(
         "index": ChannelIdentity.address_key(channel, address),
         "since": now - SPLIT_MESSAGE_WINDOW,
     }
-    return session.execute(SENDER_QUERY, values).first()
+    row = session.execute(SENDER_QUERY, values).first()
+    if row is None:
+        return None
+    identity, previous, data, paused_at, revision = row
+    state = None if revision is None else State(identity.child_id, data, paused_at, revision)
+    return identity, state, previous
 
 
 # Of two messages from one child handled at the same moment, the second is worked out again on the
@@ -577,8 +637,7 @@ def handle(inbound: InboundMessage, *, inline: bool = True, now: datetime | None
                     outcome = _handle(conversation)
                 with nullcontext() if early else write_turn(db.engine):
                     try:
-                        session.flush()
-                        outcome.message_id = conversation.message.id if conversation.message else None
+                        conversation.write()
                         session.commit()
                     except Exception:
                         session.rollback()
@@ -645,8 +704,7 @@ def keep_unhandled(inbound: InboundMessage, *, inline: bool = True, now: datetim
             if not (identity is not None and identity.opted_out):
                 conv.send([_system_reply(reply)], variables, child.locale if child else "en")
         with write_turn(db.engine):
-            session.flush()
-            conv.outcome.message_id = conv.message.id if conv.message else None
+            conv.write()
             session.commit()
     except IntegrityError:
         session.rollback()
@@ -688,7 +746,7 @@ def _handle(conv: _Conversation) -> Outcome:
     child = identity.child
     conv.outcome.child_id = child.id
     message = conv.record_receipt(child, None)
-    state_row = conv.load_state(child, state_found)
+    state_row = conv.use_state(child, state_found)
     lib = library()
     started = (state_row.data.get("flow"), state_row.data.get("version"))
     if started[0] and started not in lib.versions:
