@@ -186,30 +186,16 @@ def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
     return claimed
 
 
-def _still_sendable(session: Session, item: _Claimed) -> bool:
-    """Read again, just before the send, whether the row is still pending and the child opted out.
-
-    One small read of two columns (nothing decrypted): a STOP that arrives while the batch is being
-    sent holds the rest of that child's messages, as it did when every row was read on its own.
-    """
-    current = session.execute(_CHECK, {"outbox_id": item.outbox.id}).first()
-    if current is None:
-        return False
-    if item.identity is not None and item.outbox.identity_id is not None:
-        item.identity.opted_out = current.opted_out
-    return current.status == "pending"
-
-
 _OUTBOX, _MESSAGE, _IDENTITY = OutboxMessage.__table__, Message.__table__, ChannelIdentity.__table__
-# Built once: each row's writes are the same statements with new values.
+# Built once: each round's reads and writes are the same statements with new values.
 _CHECK = (
-    select(_OUTBOX.c.status, _IDENTITY.c.opted_out)
+    select(_OUTBOX.c.id, _OUTBOX.c.status, _IDENTITY.c.opted_out)
     .outerjoin(_IDENTITY, _IDENTITY.c.id == _OUTBOX.c.identity_id)
-    .where(_OUTBOX.c.id == bindparam("outbox_id"))
+    .where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)))
 )
 _OUTBOX_SENT = (
     update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("outbox_id"))
+    .where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)))
     .values(status="sent", lease_until=None, last_error=None)
 )
 _MESSAGE_SENT = (
@@ -217,6 +203,10 @@ _MESSAGE_SENT = (
     .where(_MESSAGE.c.id == bindparam("message_id"))
     .values(status="sent", provider_id=bindparam("provider_id"))
 )
+
+# What a row about to be sent turned out to be: its sender, None (cancelled meanwhile: left as it
+# is, never sent), or why it cannot go now.
+Prepared = Sender | None | DeliveryError
 
 
 def deliver_due(
@@ -228,72 +218,95 @@ def deliver_due(
 ) -> Delivered:
     """Send every due outbox row once and record each result.
 
-    The batch is read in one query when it is claimed. Each row then costs one small read just
-    before its send (has the child opted out meanwhile?), the send, and the writes of its result.
-    With ``concurrency`` above 1 (the worker's ``DELIVERY_CONCURRENCY``) that many sends are in
-    flight at once on a thread pool while this thread, the only one touching the database, records
-    the results of those that have finished; two messages to one child are never in flight
-    together, so each child's messages still go in the order they were queued. A worker killed at
-    any moment leaves at most the ``concurrency`` messages in flight to be sent again.
+    The batch is read in one query when it is claimed. Just before rows are sent, one small read
+    asks whether each is still pending and whether its child opted out meanwhile (a STOP that
+    arrives while the batch is being sent holds the rest of that child's messages). With
+    ``concurrency`` above 1 (the worker's ``DELIVERY_CONCURRENCY``) that many sends are in flight
+    at once on a thread pool while this thread, the only one touching the database, records the
+    results of those that have finished: the results that came in together, and the check of the
+    rows that take their places, cost one round of statements and one commit. Two messages to one
+    child are never in flight together, so each child's messages still go in the order they were
+    queued. A worker killed at any moment leaves at most the ``concurrency`` messages in flight to
+    be sent again.
     """
     now = now or utcnow()
     result = Delivered()
-    claimed = claim(session, now, batch)
+    waiting = claim(session, now, batch)
     if concurrency <= 1:
-        for item in claimed:
-            try:
-                send = _prepare(session, item, senders)
-                if send is None:
+        for item in waiting:
+            for _, prepared in _prepare(session, [item], senders):
+                if prepared is None:
                     continue
-                outcome = _send(send, item)
-            except DeliveryError as error:
-                outcome = error
-            _record(session, item, now, outcome, result)
+                outcome = prepared if isinstance(prepared, DeliveryError) else _send(prepared, item)
+                _record(session, [(item, outcome)], now, result)
             session.commit()
         return result
-    waiting = list(claimed)
     running: dict[Future[str | DeliveryError], _Claimed] = {}
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver") as pool:
         while waiting or running:
-            busy = {item.recipient for item in running.values()}
-            for item in list(waiting):
-                if len(running) >= concurrency:
-                    break
-                if item.recipient in busy:
-                    busy.add(item.recipient)  # and every later row to this child waits too
-                    continue
-                waiting.remove(item)
-                try:
-                    send = _prepare(session, item, senders)
-                except DeliveryError as error:
-                    _record(session, item, now, error, result)
-                    session.commit()
-                    continue
-                if send is not None:
-                    busy.add(item.recipient)
-                    running[pool.submit(_send, send, item)] = item
+            refused: list[tuple[_Claimed, str | DeliveryError]] = []
+            for item, prepared in _prepare(session, _next_up(waiting, running, concurrency), senders):
+                if isinstance(prepared, DeliveryError):
+                    refused.append((item, prepared))
+                elif prepared is not None:
+                    running[pool.submit(_send, prepared, item)] = item
+            _record(session, refused, now, result)
+            session.commit()  # the results recorded below, with this round's refusals
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                _record(session, running.pop(future), now, future.result(), result)
-            session.commit()  # the results that came in together, in one commit
+            _record(session, [(running.pop(future), future.result()) for future in done], now, result)
+        session.commit()
     return result
 
 
-def _prepare(session: Session, item: _Claimed, senders: Mapping[str, Sender]) -> Sender | None:
-    """The sender for a row that may go now; None if it was cancelled meanwhile (never sent);
-    DeliveryError if it cannot go now (no channel, or the child has opted out)."""
-    sender = senders.get(item.channel)
-    if sender is None or item.identity is None:
-        raise DeliveryError(f"no way to send on {item.channel!r} to this child")
-    if not _still_sendable(session, item):
-        # Cancelled meanwhile (the child sent STOP): left as it is, never sent.
-        session.rollback()
-        return None
-    if item.identity.opted_out and not item.outbox.confirms_opt_out:
-        raise DeliveryError("the child has opted out (STOP); held until they text START")
-    return sender
+def _next_up(
+    waiting: list[_Claimed], running: Mapping[Future[str | DeliveryError], _Claimed], concurrency: int
+) -> list[_Claimed]:
+    """Take from ``waiting`` the rows that may start now: as many as there are free places, never
+    a second row to a child with one in flight (nor any later row to that child)."""
+    busy = {item.recipient for item in running.values()}
+    chosen: list[_Claimed] = []
+    for item in list(waiting):
+        if len(running) + len(chosen) >= concurrency:
+            break
+        if item.recipient in busy:
+            continue
+        busy.add(item.recipient)  # every later row to this child waits its turn
+        waiting.remove(item)
+        chosen.append(item)
+    return chosen
+
+
+def _prepare(
+    session: Session, items: list[_Claimed], senders: Mapping[str, Sender]
+) -> list[tuple[_Claimed, Prepared]]:
+    """For rows about to be sent, read again in one query whether each is still pending and whether
+    its child opted out (two columns, nothing decrypted), and say what each should do now."""
+    if not items:
+        return []
+    current = {
+        row.id: row for row in session.execute(_CHECK, {"outbox_ids": [item.outbox.id for item in items]})
+    }
+    prepared: list[tuple[_Claimed, Prepared]] = []
+    for item in items:
+        sender = senders.get(item.channel)
+        row = current.get(item.outbox.id)
+        if sender is None or item.identity is None:
+            prepared.append((item, DeliveryError(f"no way to send on {item.channel!r} to this child")))
+            continue
+        if row is None or row.status != "pending":
+            prepared.append((item, None))  # cancelled meanwhile (the child sent STOP): never sent
+            continue
+        if item.outbox.identity_id is not None:
+            item.identity.opted_out = row.opted_out
+        if item.identity.opted_out and not item.outbox.confirms_opt_out:
+            prepared.append(
+                (item, DeliveryError("the child has opted out (STOP); held until they text START"))
+            )
+            continue
+        prepared.append((item, sender))
+    return prepared
 
 
 def _send(send: Sender, item: _Claimed) -> str | DeliveryError:
@@ -308,16 +321,31 @@ def _send(send: Sender, item: _Claimed) -> str | DeliveryError:
 
 
 def _record(
-    session: Session, item: _Claimed, now: datetime, outcome: str | DeliveryError, result: Delivered
+    session: Session,
+    outcomes: list[tuple[_Claimed, str | DeliveryError]],
+    now: datetime,
+    result: Delivered,
 ) -> None:
-    """Write one row's result (not committed): sent, or a retry later, or a dead letter."""
-    row, identity = item.outbox, item.identity
-    if isinstance(outcome, str):
+    """Write rows' results (not committed): sent, or a retry later, or a dead letter. The rows the
+    provider accepted take two statements together, whatever their number."""
+    sent = [(item.outbox, outcome) for item, outcome in outcomes if isinstance(outcome, str)]
+    if sent:
         # The one write between the provider accepting and us knowing it.
-        session.execute(_OUTBOX_SENT, {"outbox_id": row.id})
-        session.execute(_MESSAGE_SENT, {"message_id": row.message_id, "provider_id": outcome})
-        result.sent += 1
-        return
+        session.execute(_OUTBOX_SENT, {"outbox_ids": [row.id for row, _ in sent]})
+        session.execute(
+            _MESSAGE_SENT, [{"message_id": row.message_id, "provider_id": sid} for row, sid in sent]
+        )
+        result.sent += len(sent)
+    for item, outcome in outcomes:
+        if isinstance(outcome, DeliveryError):
+            _record_failure(session, item, now, outcome, result)
+
+
+def _record_failure(
+    session: Session, item: _Claimed, now: datetime, outcome: DeliveryError, result: Delivered
+) -> None:
+    """A row the provider did not take: a retry later, or a dead letter."""
+    row, identity = item.outbox, item.identity
     if isinstance(outcome, RecipientOptedOut) and identity is not None:
         # Twilio already blocks this number (it texted STOP): nothing more is tried for this
         # child, later rows in this batch included (each reads this before its send), until START.
