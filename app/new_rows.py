@@ -14,6 +14,7 @@ key from the parent's new id. Objects already in the session are the session's t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, insert, inspect
@@ -59,12 +60,19 @@ def insert_new(session: Session, objects: Iterable[Base]) -> None:
     pending = list(objects)
     if not pending:
         return
-    order = {table: n for n, table in enumerate(Base.metadata.sorted_tables)}
+    order = _table_order()
     tables: dict[Table, list[Base]] = {}
     for obj in pending:
         tables.setdefault(obj.__table__, []).append(obj)  # type: ignore[arg-type]
     for table in sorted(tables, key=order.__getitem__):
         _insert_rows(session, table, tables[table])
+
+
+@cache
+def _table_order() -> dict[Table, int]:
+    """Each table's place among the model's tables, parents first (worked out once: sorting them
+    cost 5% of a message)."""
+    return {table: n for n, table in enumerate(Base.metadata.sorted_tables)}
 
 
 def _insert_rows(session: Session, table: Table, objects: Sequence[Base]) -> None:
