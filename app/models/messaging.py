@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.crypto import Encrypted
@@ -113,6 +113,17 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[Message] = relationship()
+
+    __table_args__ = (
+        # The worker's claim walks pending rows in id order. Without this it walked the primary
+        # key past every row ever sent (90,000 sent rows: 101 ms a claim on PostgreSQL).
+        Index(
+            "ix_outbox_message_pending_id",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
 
 class ReminderSent(Base):
