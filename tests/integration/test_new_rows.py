@@ -40,7 +40,12 @@ def test_unset_columns_take_the_model_defaults_and_relationships_fill_foreign_ke
         db.session.commit()
         stored = db.session.get(Concern, concern.id)
         assert stored is not None and stored.message_id == message.id
-        assert (stored.status, stored.route, stored.urgent, stored.category) == ("open", "iro", False, "general")
+        assert (stored.status, stored.route, stored.urgent, stored.category) == (
+            "open",
+            "iro",
+            False,
+            "general",
+        )
         assert isinstance(stored.created_at, datetime) and stored.detail == "worried"
         row = db.session.get(OutboxMessage, outbox.id)
         assert row is not None and row.message_id == outbox.message.id
