@@ -234,9 +234,8 @@ def deliver_due(
     waiting = claim(session, now, batch)
     if concurrency <= 1:
         for item in waiting:
-            for _, prepared in _prepare(session, [item], senders):
-                if prepared is None:
-                    continue
+            [(_, prepared)] = _prepare(session, [item], senders)
+            if prepared is not None:
                 outcome = prepared if isinstance(prepared, DeliveryError) else _send(prepared, item)
                 _record(session, [(item, outcome)], now, result)
             session.commit()

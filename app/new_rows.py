@@ -57,12 +57,9 @@ def insert_new(session: Session, objects: Iterable[Base]) -> None:
     session's transaction; nothing is committed. Raises what the database raises (a unique key
     taken: ``IntegrityError``), leaving the transaction for the caller to roll back.
     """
-    pending = list(objects)
-    if not pending:
-        return
     order = _table_order()
     tables: dict[Table, list[Base]] = {}
-    for obj in pending:
+    for obj in objects:
         tables.setdefault(obj.__table__, []).append(obj)  # type: ignore[arg-type]
     for table in sorted(tables, key=order.__getitem__):
         _insert_rows(session, table, tables[table])
