@@ -2,28 +2,30 @@
 
 Delivery guarantee: at least once. Each row is claimed with a lease (and, on PostgreSQL, ``FOR
 UPDATE SKIP LOCKED`` so several workers can run side by side); a worker that dies leaves its rows
-to be claimed again when the lease expires. The provider's acceptance is recorded in one database
-write straight after the send, so a message is sent twice only if a worker dies between the two
-(with ``DELIVERY_CONCURRENCY`` sends in flight at once, at most that many),
-or if the provider accepts a message but does not answer within ``PROVIDER_TIMEOUT_SECONDS`` (a
-timeout is retried like a 500: the worker cannot tell whether the message got through). A message
-that keeps failing is moved to the dead-letter state ("dead"), where staff can see and retry it;
-nothing is dropped. Nothing is sent to a child who has opted out: their messages are held, and
-Twilio's error 21610 (the number texted STOP to Twilio itself) marks the child opted out too.
+to be claimed again when the lease expires. The provider's acceptance is written down after the
+send (sending one at a time, straight after it; with ``DELIVERY_CONCURRENCY`` sends in flight,
+in rounds of up to ``RECORD_EVERY``), so a message is sent twice only if a worker dies in between
+(at most one message, or ``DELIVERY_CONCURRENCY`` + ``RECORD_EVERY``), or if the provider
+accepts a message but does not answer within ``PROVIDER_TIMEOUT_SECONDS`` (a timeout is retried
+like a 500: the worker cannot tell whether the message got through). A message that keeps failing
+is moved to the dead-letter state ("dead"), where staff can see and retry it; nothing is dropped.
+Nothing is sent to a child who has opted out: their messages are held, and Twilio's error 21610
+(the number texted STOP to Twilio itself) marks the child opted out too.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
 from flask import Flask
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
@@ -50,7 +52,7 @@ class RecipientOptedOut(DeliveryError):
     """The provider refuses the recipient because they opted out (STOP): hold until START."""
 
 
-Sender = Callable[[OutboxMessage, ChannelIdentity], str]
+Sender = Callable[["Outgoing", "Recipient"], str]
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -84,7 +86,7 @@ def twilio_sender(app: Flask) -> Sender | None:
             made.api.base_url = base_url
         return made
 
-    def send(row: OutboxMessage, identity: ChannelIdentity) -> str:
+    def send(row: Outgoing, identity: Recipient) -> str:
         origin = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
         try:
             sent = client().messages.create(to=identity.address, body=row.message.body, **origin)
@@ -108,14 +110,49 @@ class Delivered:
     dead: int = 0
 
 
-@dataclass
-class _Claimed:
-    """One claimed row, read once with everything its send needs (the session's objects expire on
-    every commit; these do not, so a batch costs one read, not three lazy loads per row)."""
+@dataclass(slots=True)
+class OutgoingText:
+    """The part of a queued message a send needs (``row.message.body``)."""
 
-    outbox: OutboxMessage  # detached: carries the decrypted body, buttons and address
-    identity: ChannelIdentity | None
+    id: int
     channel: str
+    body: str
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A claimed outbox row as a sender sees it: plain values, read once (building ORM objects
+    for every row cost more than the database work of a claim)."""
+
+    id: int
+    message_id: int
+    identity_id: int | None
+    address: str | None
+    attempts: int
+    buttons: list[str] | None
+    confirms_opt_out: bool
+    message: OutgoingText
+
+
+@dataclass(slots=True)
+class Recipient:
+    """Who a row goes to, as a sender sees it (``identity.address``)."""
+
+    id: int | None
+    child_id: int | None
+    channel: str
+    address: str
+    opted_out: bool
+
+
+@dataclass(slots=True)
+class _Claimed:
+    """One claimed row with everything its send needs, and what the last check found."""
+
+    outbox: Outgoing
+    identity: Recipient | None
+    channel: str
+    pending: bool = True  # False: cancelled meanwhile (the child sent STOP), never to be sent
 
     @property
     def recipient(self) -> object:
@@ -126,68 +163,28 @@ class _Claimed:
         return (self.channel, address)
 
 
-def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
-    """Take due rows under a lease, committing so other workers skip them; each row is read with
-    its message and identity in the same query, as detached copies."""
-    outbox, message = OutboxMessage.__table__, Message.__table__
-    query = (
-        select(outbox, message.c.channel, message.c.body)
-        .join(message, message.c.id == outbox.c.message_id)
-        .where(
-            outbox.c.status == "pending",
-            outbox.c.next_attempt_at <= now,
-            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-        )
-        .order_by(outbox.c.id)
-        .limit(batch)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # Several workers side by side: each skips the rows another is claiming.
-        query = query.with_for_update(skip_locked=True, of=outbox)
-    found = session.execute(query).all()
-    if not found:
-        session.commit()
-        return []
-    lease = now + LEASE
-    session.execute(update(outbox).where(outbox.c.id.in_([r.id for r in found])).values(lease_until=lease))
-    identity_ids = {r.identity_id for r in found if r.identity_id}
-    identities: dict[int, ChannelIdentity] = {}
-    if identity_ids:
-        table = ChannelIdentity.__table__
-        for r in session.execute(
-            select(table.c.id, table.c.child_id, table.c.channel, table.c.address, table.c.opted_out).where(
-                table.c.id.in_(identity_ids)
-            )
-        ):
-            identities[r.id] = ChannelIdentity(
-                id=r.id, child_id=r.child_id, channel=r.channel, address=r.address, opted_out=r.opted_out
-            )
-    session.commit()
-    claimed = []
-    for r in found:
-        row = OutboxMessage(
-            id=r.id,
-            message_id=r.message_id,
-            identity_id=r.identity_id,
-            address=r.address,
-            status=r.status,
-            attempts=r.attempts,
-            next_attempt_at=r.next_attempt_at,
-            lease_until=lease,
-            buttons=r.buttons,
-            confirms_opt_out=r.confirms_opt_out,
-            message=Message(id=r.message_id, channel=r.channel, body=r.body, direction="out"),
-        )
-        identity = identities.get(r.identity_id) if r.identity_id else None
-        if identity is None and r.address:
-            # A chat linked to no child yet (it is told how to link): an address, not an identity.
-            identity = ChannelIdentity(channel=r.channel, address=r.address, opted_out=False)
-        claimed.append(_Claimed(row, identity, r.channel))
-    return claimed
-
-
 _OUTBOX, _MESSAGE, _IDENTITY = OutboxMessage.__table__, Message.__table__, ChannelIdentity.__table__
-# Built once: each round's reads and writes are the same statements with new values.
+# Built once: each claim, check and record is the same statement with new values.
+_CLAIM = (
+    select(
+        *(_OUTBOX.c[name] for name in ("id", "message_id", "identity_id", "address", "attempts")),
+        *(_OUTBOX.c[name] for name in ("buttons", "confirms_opt_out")),
+        _MESSAGE.c.channel,
+        _MESSAGE.c.body,
+    )
+    .join(_MESSAGE, _MESSAGE.c.id == _OUTBOX.c.message_id)
+    .where(
+        _OUTBOX.c.status == "pending",
+        _OUTBOX.c.next_attempt_at <= bindparam("now"),
+        or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
+    )
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("batch"))
+)
+_LEASE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)))
+_RECIPIENTS = select(
+    _IDENTITY.c.id, _IDENTITY.c.child_id, _IDENTITY.c.channel, _IDENTITY.c.address, _IDENTITY.c.opted_out
+).where(_IDENTITY.c.id.in_(bindparam("identity_ids", expanding=True)))
 _CHECK = (
     select(_OUTBOX.c.id, _OUTBOX.c.status, _IDENTITY.c.opted_out)
     .outerjoin(_IDENTITY, _IDENTITY.c.id == _OUTBOX.c.identity_id)
@@ -198,15 +195,69 @@ _OUTBOX_SENT = (
     .where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)))
     .values(status="sent", lease_until=None, last_error=None)
 )
-_MESSAGE_SENT = (
-    update(_MESSAGE)
-    .where(_MESSAGE.c.id == bindparam("message_id"))
-    .values(status="sent", provider_id=bindparam("provider_id"))
-)
+
+
+def _messages_sent(provider_ids: dict[int, str]) -> Update:
+    """One UPDATE for the messages of the rows sent: each gets its provider's id."""
+    return (
+        update(_MESSAGE)
+        .where(_MESSAGE.c.id.in_(list(provider_ids)))
+        .values(status="sent", provider_id=case(provider_ids, value=_MESSAGE.c.id))
+    )
+
+
+def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
+    """Take due rows under a lease, committing so other workers skip them; each row is read with
+    its message and recipient, as plain values."""
+    query = _CLAIM
+    if session.get_bind().dialect.name == "postgresql":
+        # Several workers side by side: each skips the rows another is claiming.
+        query = query.with_for_update(skip_locked=True, of=_OUTBOX)
+    found = session.execute(query, {"now": now, "batch": batch}).all()
+    if not found:
+        session.commit()
+        return []
+    lease = now + LEASE
+    session.execute(_LEASE.values(lease_until=lease), {"outbox_ids": [r.id for r in found]})
+    identity_ids = list({r.identity_id for r in found if r.identity_id})
+    identities = {
+        r.id: Recipient(r.id, r.child_id, r.channel, r.address, r.opted_out)
+        for r in (session.execute(_RECIPIENTS, {"identity_ids": identity_ids}) if identity_ids else ())
+    }
+    session.commit()
+    claimed = []
+    for r in found:
+        row = Outgoing(
+            r.id,
+            r.message_id,
+            r.identity_id,
+            r.address,
+            r.attempts,
+            r.buttons,
+            r.confirms_opt_out,
+            OutgoingText(r.message_id, r.channel, r.body),
+        )
+        identity = identities.get(r.identity_id) if r.identity_id else None
+        if identity is None and r.address:
+            # A chat linked to no child yet (it is told how to link): an address, not an identity.
+            identity = Recipient(None, None, r.channel, r.address, False)
+        claimed.append(_Claimed(row, identity, r.channel))
+    return claimed
+
 
 # What a row about to be sent turned out to be: its sender, None (cancelled meanwhile: left as it
 # is, never sent), or why it cannot go now.
 Prepared = Sender | None | DeliveryError
+
+# How long a row may wait between its check and its send before it is checked again.
+FRESH_CHECK = 0.25  # seconds
+# The recorder writes the results that have come in once this many are waiting, or once the
+# oldest has waited RECORD_WAIT; so a killed worker can have sent at most DELIVERY_CONCURRENCY +
+# RECORD_EVERY messages that were not yet written down, and those are sent again.
+RECORD_EVERY = 16
+RECORD_WAIT = 0.05  # seconds
+# With sends in parallel, one call claims batch after batch while it has run less than this.
+KEEP_CLAIMING = 2.0  # seconds
 
 
 def deliver_due(
@@ -218,15 +269,23 @@ def deliver_due(
 ) -> Delivered:
     """Send every due outbox row once and record each result.
 
-    The batch is read in one query when it is claimed. Just before rows are sent, one small read
-    asks whether each is still pending and whether its child opted out meanwhile (a STOP that
-    arrives while the batch is being sent holds the rest of that child's messages). With
-    ``concurrency`` above 1 (the worker's ``DELIVERY_CONCURRENCY``) that many sends are in flight
-    at once on a thread pool while this thread, the only one touching the database, records the
-    results of those that have finished: the results that came in together, and the check of the
-    rows that take their places, cost one round of statements and one commit. Two messages to one
-    child are never in flight together, so each child's messages still go in the order they were
-    queued. A worker killed at any moment leaves at most the ``concurrency`` messages in flight to
+    The batch is read in one query when it is claimed. Just before rows are sent, a read asks
+    whether each is still pending and whether its child opted out meanwhile (a STOP that arrives
+    while the batch is being sent holds the rest of that child's messages).
+
+    With ``concurrency`` 1, each row is checked, sent and recorded in turn. Above 1 (the worker's
+    ``DELIVERY_CONCURRENCY``) that many lanes (threads kept from call to call) send at once,
+    never two rows to one child, so each child's messages still go in the order they were queued:
+    - each lane takes its next row itself as soon as its last send has finished;
+    - this thread claims the next batch while the last one is still going (for up to
+      ``KEEP_CLAIMING`` seconds a call), and checks all the rows waiting in one read whenever the
+      last check is getting old: no row is sent on a check more than ``FRESH_CHECK`` old, so a
+      STOP holds that child's rows within that time;
+    - a recorder thread, with its own connection, writes the results in rounds of up to
+      ``RECORD_EVERY`` (at least every ``RECORD_WAIT``), one UPDATE for the outbox rows and one
+      for their messages, while the sends go on; the lanes wait while ``concurrency`` +
+      ``RECORD_EVERY`` messages are sent and not yet written.
+    A worker killed at any moment leaves at most those messages (one, sending one at a time) to
     be sent again.
     """
     now = now or utcnow()
@@ -234,78 +293,314 @@ def deliver_due(
     waiting = claim(session, now, batch)
     if concurrency <= 1:
         for item in waiting:
-            [(_, prepared)] = _prepare(session, [item], senders)
+            _check(session, [item])
+            prepared = _verdict(item, senders, set())
             if prepared is not None:
                 outcome = prepared if isinstance(prepared, DeliveryError) else _send(prepared, item)
                 _record(session, [(item, outcome)], now, result)
             session.commit()
         return result
-    running: dict[Future[str | DeliveryError], _Claimed] = {}
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver") as pool:
-        while waiting or running:
-            refused: list[tuple[_Claimed, str | DeliveryError]] = []
-            for item, prepared in _prepare(session, _next_up(waiting, running, concurrency), senders):
-                if isinstance(prepared, DeliveryError):
-                    refused.append((item, prepared))
-                elif prepared is not None:
-                    running[pool.submit(_send, prepared, item)] = item
-            _record(session, refused, now, result)
-            session.commit()  # the results recorded below, with this round's refusals
-            if not running:
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            _record(session, [(running.pop(future), future.result()) for future in done], now, result)
-        session.commit()
+    if not waiting:
+        return result
+    engine = session.get_bind()
+    started = time.monotonic()
+
+    def more() -> list[_Claimed]:
+        """The next batch, while this call has run less than KEEP_CLAIMING and rows are due."""
+        if time.monotonic() - started > KEEP_CLAIMING:
+            return []
+        return claim(session, now, batch)
+
+    with (
+        _Recorder(engine, now, result) as recorder,
+        # The checks read in autocommit, so each sees what the recorder has just committed.
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as reader,
+    ):
+        _dispatch(reader, waiting, more, senders, concurrency, _pool(concurrency), recorder)
     return result
 
 
-def _next_up(
-    waiting: list[_Claimed], running: Mapping[Future[str | DeliveryError], _Claimed], concurrency: int
-) -> list[_Claimed]:
-    """Take from ``waiting`` the rows that may start now: as many as there are free places, never
-    a second row to a child with one in flight (nor any later row to that child)."""
-    busy = {item.recipient for item in running.values()}
-    chosen: list[_Claimed] = []
-    for item in list(waiting):
-        if len(running) + len(chosen) >= concurrency:
-            break
-        if item.recipient in busy:
-            continue
-        busy.add(item.recipient)  # every later row to this child waits its turn
-        waiting.remove(item)
-        chosen.append(item)
-    return chosen
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
 
 
-def _prepare(
-    session: Session, items: list[_Claimed], senders: Mapping[str, Sender]
-) -> list[tuple[_Claimed, Prepared]]:
-    """For rows about to be sent, read again in one query whether each is still pending and whether
-    its child opted out (two columns, nothing decrypted), and say what each should do now."""
-    if not items:
-        return []
-    current = {
-        row.id: row for row in session.execute(_CHECK, {"outbox_ids": [item.outbox.id for item in items]})
-    }
-    prepared: list[tuple[_Claimed, Prepared]] = []
+def _pool(concurrency: int) -> ThreadPoolExecutor:
+    """The sending threads, kept from one call to the next, so each keeps its provider client and
+    its open connection to the provider."""
+    with _pools_lock:
+        if concurrency not in _pools:
+            _pools[concurrency] = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver")
+        return _pools[concurrency]
+
+
+def _dispatch(
+    reader: Connection,
+    waiting: list[_Claimed],
+    more: Callable[[], list[_Claimed]],
+    senders: Mapping[str, Sender],
+    concurrency: int,
+    pool: ThreadPoolExecutor,
+    recorder: _Recorder,
+) -> None:
+    """Run ``concurrency`` sending lanes until every claimed row has gone. Each lane takes the
+    next row itself as soon as its last send has finished (handing each send to a waiting thread
+    cost up to a GIL switch interval, 5 ms, per row), and hands its result to the recorder. This
+    thread keeps the lanes supplied: it claims the next batch while the last one is still going,
+    and checks the rows waiting again whenever their last check is more than ``FRESH_CHECK`` old."""
+    lanes = _Lanes(waiting, senders, concurrency, recorder)
+    recorder.on_written = lanes.poke
+    running = [pool.submit(lanes.run) for _ in range(concurrency)]
+    abandon = True
+    try:
+        claiming = True
+        while True:
+            need = lanes.wait_for_need(low=concurrency * 4 if claiming else 0)
+            if need == "done":
+                break
+            if need == "rows":
+                claimed = more()
+                claiming = bool(claimed)
+                lanes.add(claimed)  # a claim reads what a check reads: these are checked now
+            else:
+                rows = lanes.waiting_rows()
+                checked_at = time.monotonic()
+                _check(reader, rows)
+                lanes.checked(checked_at)
+        abandon = False
+    finally:
+        # On an error the rows not yet started are left, under their lease, for a later claim.
+        lanes.close(abandon)
+        for lane in running:
+            lane.result()
+
+
+class _Lanes:
+    """The rows waiting to be sent, shared by the sending threads (each a lane) and the thread
+    that supplies them."""
+
+    def __init__(
+        self, waiting: list[_Claimed], senders: Mapping[str, Sender], concurrency: int, recorder: _Recorder
+    ) -> None:
+        self._waiting = list(waiting)
+        self._senders, self._recorder = senders, recorder
+        self._most_at_risk = concurrency + RECORD_EVERY  # sent, not yet written down
+        self._in_flight: set[object] = set()  # recipients with a send in flight
+        self._stopped: set[object] = set()  # recipients the provider said opted out, in this call
+        self._checked_at = time.monotonic()  # the claim read what a check reads
+        self._closed = False
+        self._changed = threading.Condition()
+
+    # -- the supplying thread --
+
+    def wait_for_need(self, low: int) -> str:
+        """Wait until the lanes need something: "rows" (fewer than ``low`` waiting), "check" (the
+        last check is getting old), or "done" (nothing waiting, nothing in flight)."""
+        with self._changed:
+            while True:
+                if self._recorder.failed() or (not self._waiting and not self._in_flight and low == 0):
+                    return "done"
+                if len(self._waiting) < low:
+                    return "rows"
+                age = time.monotonic() - self._checked_at
+                if self._waiting and age > FRESH_CHECK / 2:
+                    return "check"
+                self._changed.wait(FRESH_CHECK / 2 - age if self._waiting else None)
+
+    def add(self, claimed: list[_Claimed]) -> None:
+        with self._changed:
+            if claimed and not self._waiting:
+                self._checked_at = time.monotonic()
+            self._waiting += claimed
+            self._changed.notify_all()
+
+    def waiting_rows(self) -> list[_Claimed]:
+        with self._changed:
+            return list(self._waiting)
+
+    def checked(self, at: float) -> None:
+        with self._changed:
+            self._checked_at = at
+            self._changed.notify_all()
+
+    def close(self, abandon: bool = False) -> None:
+        with self._changed:
+            self._closed = True
+            if abandon:
+                self._waiting.clear()
+            self._changed.notify_all()
+
+    def poke(self) -> None:
+        """Something the lanes wait for has changed (the recorder has written a round)."""
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- the lanes --
+
+    def run(self) -> None:
+        """One lane: send rows until none are left."""
+        while (taken := self._next()) is not None:
+            item, sender = taken
+            outcome = _send(sender, item)
+            with self._changed:
+                self._in_flight.discard(item.recipient)
+                if isinstance(outcome, RecipientOptedOut):
+                    self._stopped.add(item.recipient)  # the rest of their rows wait until START
+                self._recorder.put([(item, outcome)])
+                self._changed.notify_all()
+
+    def _next(self) -> tuple[_Claimed, Sender] | None:
+        """The next row this lane may send, in queue order, never a second row to a child with one
+        in flight (nor any later row to that child); None when there is nothing more to send."""
+        with self._changed:
+            while True:
+                if self._recorder.failed() or (self._closed and not self._waiting):
+                    return None
+                if (
+                    time.monotonic() - self._checked_at <= FRESH_CHECK
+                    and len(self._in_flight) + self._recorder.backlog() < self._most_at_risk
+                ):
+                    taken = self._take()
+                    if taken is not None:
+                        return taken
+                self._changed.wait(RECORD_WAIT)
+
+    def _take(self) -> tuple[_Claimed, Sender] | None:
+        """Under the lock: the first row that may go now. Rows refused (a retry later) and rows
+        cancelled meanwhile are taken off on the way."""
+        busy = set(self._in_flight)
+        index = 0
+        while index < len(self._waiting):
+            item = self._waiting[index]
+            if item.recipient in busy:
+                index += 1
+                continue
+            busy.add(item.recipient)
+            del self._waiting[index]
+            prepared = _verdict(item, self._senders, self._stopped)
+            if isinstance(prepared, DeliveryError):
+                self._recorder.put([(item, prepared)])
+            elif prepared is not None:
+                self._in_flight.add(item.recipient)
+                return item, prepared
+            self._changed.notify_all()  # the supplying thread may be waiting for fewer rows
+        return None
+
+
+def _check(reader: Session | Connection, items: list[_Claimed]) -> None:
+    """Read again, in one query, whether each row is still pending and whether its child opted
+    out (two columns, nothing decrypted)."""
+    current = {row.id: row for row in reader.execute(_CHECK, {"outbox_ids": [i.outbox.id for i in items]})}
     for item in items:
-        sender = senders.get(item.channel)
         row = current.get(item.outbox.id)
-        if sender is None or item.identity is None:
-            prepared.append((item, DeliveryError(f"no way to send on {item.channel!r} to this child")))
-            continue
-        if row is None or row.status != "pending":
-            prepared.append((item, None))  # cancelled meanwhile (the child sent STOP): never sent
-            continue
-        if item.outbox.identity_id is not None:
+        item.pending = row is not None and row.status == "pending"
+        if row is not None and item.outbox.identity_id is not None and item.identity is not None:
             item.identity.opted_out = row.opted_out
-        if item.identity.opted_out and not item.outbox.confirms_opt_out:
-            prepared.append(
-                (item, DeliveryError("the child has opted out (STOP); held until they text START"))
-            )
-            continue
-        prepared.append((item, sender))
-    return prepared
+
+
+def _verdict(item: _Claimed, senders: Mapping[str, Sender], stopped: set[object]) -> Prepared:
+    """What a checked row should do now: go with its sender, nothing, or wait (an error)."""
+    sender = senders.get(item.channel)
+    if sender is None or item.identity is None:
+        return DeliveryError(f"no way to send on {item.channel!r} to this child")
+    if not item.pending:
+        return None  # cancelled meanwhile (the child sent STOP): never sent
+    opted_out = item.identity.opted_out or item.recipient in stopped
+    if opted_out and not item.outbox.confirms_opt_out:
+        return DeliveryError("the child has opted out (STOP); held until they text START")
+    return sender
+
+
+class _Recorder:
+    """Writes the results of finished sends on a thread and a connection of its own, all that has
+    come in together in one round of statements and one commit, while the sends go on."""
+
+    def __init__(self, engine: Engine, now: datetime, result: Delivered) -> None:
+        self._engine, self._now, self._result = engine, now, result
+        self._queue: list[tuple[_Claimed, str | DeliveryError]] = []
+        self._oldest = 0.0  # when the oldest result in the queue came in
+        self._writing = 0
+        self._hurry = self._closed = False
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="deliver-record", daemon=True)
+        self.on_written: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> _Recorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join()
+        if exc[0] is None:
+            self.raise_if_failed()
+
+    def put(self, outcomes: list[tuple[_Claimed, str | DeliveryError]]) -> None:
+        if outcomes:
+            with self._changed:
+                if not self._queue:
+                    self._oldest = time.monotonic()
+                self._queue.extend(outcomes)
+                if len(self._queue) >= RECORD_EVERY:
+                    self._changed.notify_all()
+
+    def backlog(self) -> int:
+        """How many results are waiting to be written, or being written."""
+        with self._changed:
+            return len(self._queue) + self._writing
+
+    def wait_until_written(self) -> None:
+        """Ask for what is waiting to be written now, and wait until it has been."""
+        with self._changed:
+            self._hurry = True
+            self._changed.notify_all()
+            while (self._queue or self._writing) and self._error is None:
+                self._changed.wait()
+
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _take(self) -> list[tuple[_Claimed, str | DeliveryError]] | None:
+        """The next round to write, once it is due; None when closed and all is written."""
+        with self._changed:
+            while True:
+                if self._queue and (
+                    len(self._queue) >= RECORD_EVERY
+                    or self._hurry
+                    or self._closed
+                    or time.monotonic() - self._oldest >= RECORD_WAIT
+                ):
+                    taken, self._queue, self._hurry = self._queue, [], False
+                    self._writing = len(taken)
+                    return taken
+                if self._closed:
+                    return None
+                timeout = RECORD_WAIT - (time.monotonic() - self._oldest) if self._queue else None
+                self._changed.wait(timeout)
+
+    def _run(self) -> None:
+        # One connection held throughout: a session would check one out (and ping it) per commit.
+        with self._engine.connect() as connection:
+            while (taken := self._take()) is not None:
+                try:
+                    _record(connection, taken, self._now, self._result)
+                    connection.commit()
+                except BaseException as error:  # noqa: BLE001 - handed to the sending thread
+                    connection.rollback()
+                    log.exception("delivery results could not be written; the sends stop")
+                    self._error = error
+                with self._changed:
+                    self._writing = 0
+                    self._changed.notify_all()
+                self.on_written()
+                if self._error is not None:
+                    return
 
 
 def _send(send: Sender, item: _Claimed) -> str | DeliveryError:
@@ -320,7 +615,7 @@ def _send(send: Sender, item: _Claimed) -> str | DeliveryError:
 
 
 def _record(
-    session: Session,
+    session: Session | Connection,
     outcomes: list[tuple[_Claimed, str | DeliveryError]],
     now: datetime,
     result: Delivered,
@@ -331,9 +626,7 @@ def _record(
     if sent:
         # The one write between the provider accepting and us knowing it.
         session.execute(_OUTBOX_SENT, {"outbox_ids": [row.id for row, _ in sent]})
-        session.execute(
-            _MESSAGE_SENT, [{"message_id": row.message_id, "provider_id": sid} for row, sid in sent]
-        )
+        session.execute(_messages_sent({row.message_id: sid for row, sid in sent}))
         result.sent += len(sent)
     for item, outcome in outcomes:
         if isinstance(outcome, DeliveryError):
@@ -341,14 +634,14 @@ def _record(
 
 
 def _record_failure(
-    session: Session, item: _Claimed, now: datetime, outcome: DeliveryError, result: Delivered
+    session: Session | Connection, item: _Claimed, now: datetime, outcome: DeliveryError, result: Delivered
 ) -> None:
     """A row the provider did not take: a retry later, or a dead letter."""
     row, identity = item.outbox, item.identity
     if isinstance(outcome, RecipientOptedOut) and identity is not None:
         # Twilio already blocks this number (it texted STOP): nothing more is tried for this
-        # child, later rows in this batch included (each reads this before its send), until START.
-        identity.opted_out, identity.opted_out_at = True, now
+        # child, later rows in this batch included, until START.
+        identity.opted_out = True
         if identity.id is not None:
             session.execute(
                 update(_IDENTITY)

@@ -228,6 +228,7 @@ def step_schedule(url: str, keys: str) -> dict[str, Any]:
         "queued": summary.queued,
         "not_sent": summary.opted_out + summary.no_channel,
         "seconds": seconds,
+        "cpu_seconds": time.process_time(),
         "rss_before_mb": before,
         "peak_mb": max_rss_mb(),
     }
@@ -277,6 +278,7 @@ def step_drain(url: str, keys: str, twilio_url: str) -> dict[str, Any]:
         "dead": dead,
         "pending": pending,
         "seconds": seconds,
+        "cpu_seconds": time.process_time(),
         "rss_before_mb": before,
         "peak_mb": max_rss_mb(),
     }
@@ -306,6 +308,7 @@ def step_direct(twilio_url: str, count: int, concurrency: int) -> dict[str, Any]
         "sent": count,
         "concurrency": concurrency,
         "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time(),
         "peak_mb": max_rss_mb(),
     }
 

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from app import PROJECT_ROOT
 from app.config import load_settings
 from app.conversations import InboundMessage, handle
-from app.delivery import LEASE, MAX_ATTEMPTS, deliver_due, twilio_sender
+from app.delivery import FRESH_CHECK, LEASE, MAX_ATTEMPTS, RECORD_EVERY, deliver_due, twilio_sender
 from app.extensions import db
 from app.models import ChannelIdentity, Message, OutboxMessage, utcnow
 
@@ -270,11 +270,15 @@ def wait_until(condition: Callable[[], bool], worker: subprocess.Popen[str], tim
 
 @pytest.mark.parametrize("concurrency", [1, 4])
 @pytest.mark.parametrize("moment", ["after the provider accepted", "while the provider is slow"])
-def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_the_messages_in_flight(
+def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_the_messages_not_yet_written(
     sms_app: Flask, fake: FakeTwilio, moment: str, concurrency: int
 ) -> None:
-    written = queue_numbered({JORDAN: 4, CERYS: 4, AMIR: 4})
-    kill_at = 5  # messages accepted by the provider before the kill
+    # One at a time, each result is written before the next send; in parallel, results are
+    # written in rounds, so the kill comes after more than a round's worth of messages.
+    kill_at = 5 if concurrency == 1 else RECORD_EVERY + 8  # accepted by the provider before the kill
+    at_risk = 1 if concurrency == 1 else concurrency + RECORD_EVERY  # the most sent twice
+    each = 4 if concurrency == 1 else (kill_at + 12) // 3
+    written = queue_numbered({JORDAN: each, CERYS: each, AMIR: each})
     with subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "worker"],
         env={**worker_environment(sms_app, fake), "DELIVERY_CONCURRENCY": str(concurrency)},
@@ -319,7 +323,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_the_message
     accepted = at_fake(fake)
     assert all(accepted[addressed(r)] == 1 for r in sent)
     in_flight = [r for r in pending if accepted[addressed(r)]]
-    assert len(in_flight) <= concurrency
+    assert len(in_flight) <= at_risk
     if moment == "after the provider accepted":
         assert len(in_flight) >= 1
         if concurrency == 1:
@@ -359,3 +363,33 @@ def test_a_send_that_breaks_unexpectedly_is_retried_and_the_others_are_recorded(
     assert [addressed(r) for r in broken] == [(CERYS, "Message 1 for 002")]
     assert "ValueError: a bug in one send" in broken[0].last_error
     assert at_fake(fake) == Counter(p for p in written if p != (CERYS, "Message 1 for 002"))
+
+
+def test_a_stop_while_sends_go_in_parallel_holds_the_rest_of_that_childs_messages(
+    sms_app: Flask, fake: FakeTwilio
+) -> None:
+    written = queue_numbered({JORDAN: 6, CERYS: 6, AMIR: 6})
+    sms_app.config["PROVIDER_TIMEOUT_SECONDS"] = 5  # slow, not timing out
+    fake.delay_seconds = FRESH_CHECK * 1.5  # each send takes longer than a check stays fresh
+    stop_replies: list[str] = []
+
+    def jordan_texts_stop(message: dict[str, str]) -> None:
+        # Jordan texts STOP as their first message arrives (the webhook runs in its own thread).
+        if message["To"] == JORDAN and not stop_replies:
+            with sms_app.app_context():
+                stop_replies.extend(handle(InboundMessage(channel="sms", sender=JORDAN, text="STOP")).replies)
+                db.session.remove()
+
+    fake.on_accept = jordan_texts_stop
+    deliver_due(db.session, senders(sms_app), now=utcnow(), concurrency=4)
+    fake.on_accept = None
+    assert stop_replies and identity(JORDAN).opted_out
+    to_jordan = [m["Body"] for m in fake.messages if m["To"] == JORDAN]
+    # The first, and at most the one checked just before STOP landed; the others are cancelled.
+    assert to_jordan[:1] == ["Message 1 for 001"] and len(to_jordan) <= 2
+    jordan_rows = [r for r in rows() if addressed(r)[0] == JORDAN and r.message.body.startswith("Message")]
+    assert [r.status for r in jordan_rows].count("cancelled") >= 4
+    # Cerys and Amir get everything, each in the order queued.
+    delivered = [(m["To"], m["Body"]) for m in fake.messages]
+    for number in (CERYS, AMIR):
+        assert per_child(delivered, number) == per_child(written, number)
