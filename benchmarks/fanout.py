@@ -391,6 +391,7 @@ def measure(  # type: ignore[no-untyped-def]
         urls = {"SQLite": f"sqlite:///{tmp}/fanout.db", "PostgreSQL": postgres_url()}
         for name, url in ((name, urls[name]) for name in databases):
             per_size: dict[int, Any] = {}
+            directs: list[dict[str, Any]] = []
             for size in (small, large):
                 log(f"  fan-out {name} {size:,}: setting up")
                 setup = _child("setup", url, keys, str(size), env=env)
@@ -398,20 +399,41 @@ def measure(  # type: ignore[no-untyped-def]
                 schedule = _child("schedule", url, keys, env=env)
                 log(f"  fan-out {name} {size:,}: draining ({schedule['seconds']:.1f} s to schedule)")
                 ask("reset")
+                if size == large:
+                    # The baseline just before the large drain, and again just after (below): the
+                    # machine's speed drifts within a run.
+                    directs.append(
+                        _direct(twilio_url, large, per_size[small]["drain"]["concurrency"], env, ask)
+                    )
                 drain = _child("drain", url, keys, twilio_url, env=env)
                 drain["accepted_by_fake"] = ask("count")
                 log(f"  fan-out {name} {size:,}: drained in {drain['seconds']:.1f} s")
                 per_size[size] = {"setup": setup, "schedule": schedule, "drain": drain}
             ask("reset")
-            # The baseline right after the large drain, on the same fake server, same count.
-            concurrency = per_size[large]["drain"]["concurrency"]  # as many at a time as the worker
-            direct = _child("direct", twilio_url, str(large), str(concurrency), env=env)
-            direct["accepted_by_fake"] = ask("count")
-            ask("reset")
-            log(f"  fan-out {name}: {large:,} direct sends in {direct['seconds']:.1f} s")
+            directs.append(_direct(twilio_url, large, per_size[small]["drain"]["concurrency"], env, ask))
+            log(
+                f"  fan-out {name}: {large:,} direct sends in "
+                + " and ".join(f"{d['seconds']:.1f} s" for d in directs)
+                + " (before and after the drain)"
+            )
+            direct = {
+                "sent": large,
+                "concurrency": directs[0]["concurrency"],
+                # The two runs' mean rate, as the time the mean rate would take.
+                "seconds": 2 * large / sum(large / d["seconds"] for d in directs),
+                "runs": directs,
+            }
             results["databases"][name] = {"sizes": per_size, "direct": direct}
             reset_database(url)
     return results
+
+
+def _direct(twilio_url: str, count: int, concurrency: int, env: dict[str, str], ask: Any) -> dict[str, Any]:
+    """The baseline: ``count`` direct sends, ``concurrency`` at a time (as the worker sends)."""
+    direct = _child("direct", twilio_url, str(count), str(concurrency), env=env)
+    direct["accepted_by_fake"] = ask("count")
+    ask("reset")
+    return direct
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -446,13 +468,14 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         drain = big["drain"]
         drain_rate = drain["sent"] / drain["seconds"]
         direct_rate = direct["sent"] / direct["seconds"]
+        runs = [format(d["sent"] / d["seconds"], ",.0f") for d in direct.get("runs", [direct])]
         complete = drain["sent"] == large and drain["accepted_by_fake"] == large and not drain["pending"]
         out.append(
             {
                 "figure": f"fan-out {name}: worker drains {large:,} outbox rows to fake Twilio, rows/s",
                 "value": f"{drain_rate:,.0f} ({drain['seconds']:.1f} s)",
                 "baseline": f"{direct_rate:,.0f} direct sends/s, {direct.get('concurrency', 1)} at a time "
-                f"({direct['seconds']:.1f} s)",
+                f"({' and '.join(runs)} before and after)",
                 "ratio": f"{drain_rate / direct_rate:.2f}",
                 "target": f"ratio >= {DRAIN_TARGET_RATIO}",
                 "met": complete and drain_rate / direct_rate >= DRAIN_TARGET_RATIO,
