@@ -33,7 +33,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     telegram.check_settings(app.config)
 
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config["DATABASE_URL"])
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # A ping before each checkout finds a server connection that died (a PostgreSQL restart) before
+    # a request uses it; a SQLite file has no server, so there it would only cost a statement.
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        {"pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")},
+    )
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = not app.config.get("DEVELOPMENT") and not app.testing
