@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import requests
 from flask import Flask
-from sqlalchemy import Connection, Engine, Update, bindparam, case, or_, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, case, column, or_, select, text, update
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
@@ -181,7 +181,16 @@ _CLAIM = (
     .order_by(_OUTBOX.c.id)
     .limit(bindparam("batch"))
 )
-_LEASE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)))
+_LEASE_IF_FREE = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)),
+        _OUTBOX.c.status == "pending",
+        or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
+    )
+    .values(lease_until=bindparam("lease"))
+    .returning(_OUTBOX.c.id)
+)
 _RECIPIENTS = select(
     _IDENTITY.c.id, _IDENTITY.c.child_id, _IDENTITY.c.channel, _IDENTITY.c.address, _IDENTITY.c.opted_out
 ).where(_IDENTITY.c.id.in_(bindparam("identity_ids", expanding=True)))
@@ -196,6 +205,22 @@ _OUTBOX_SENT = (
     .values(status="sent", lease_until=None, last_error=None)
 )
 
+# On PostgreSQL the rows sent and their messages are marked in one statement, the values as arrays.
+_PG_SENT = text(
+    """
+    WITH sent AS (
+        SELECT * FROM unnest(
+            CAST(:outbox_ids AS integer[]), CAST(:message_ids AS integer[]), CAST(:provider_ids AS varchar[])
+        ) AS s(outbox_id, message_id, provider_id)
+    ), marked AS (
+        UPDATE outbox_message SET status = 'sent', lease_until = NULL, last_error = NULL
+        FROM sent WHERE outbox_message.id = sent.outbox_id
+    )
+    UPDATE message SET status = 'sent', provider_id = sent.provider_id
+    FROM sent WHERE message.id = sent.message_id
+    """
+)
+
 
 def _messages_sent(provider_ids: dict[int, str]) -> Update:
     """One UPDATE for the messages of the rows sent: each gets its provider's id."""
@@ -206,24 +231,76 @@ def _messages_sent(provider_ids: dict[int, str]) -> Update:
     )
 
 
+# On PostgreSQL a claim is one statement: the due rows are locked (skipping any another worker is
+# claiming: several workers can run side by side), leased, and returned with their message's
+# channel and text and their recipient; the ids travel as arrays, so the statement's text never
+# changes. (SQLite has one writer at a time and cannot return a joined table's columns.)
+_PG_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT id, message_id, identity_id FROM outbox_message
+        WHERE status = 'pending' AND next_attempt_at <= :now
+            AND (lease_until IS NULL OR lease_until < :now)
+        ORDER BY id LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE outbox_message AS o SET lease_until = :lease
+    FROM due
+        JOIN message AS m ON m.id = due.message_id
+        LEFT JOIN channel_identity AS i ON i.id = due.identity_id
+    WHERE o.id = due.id
+    RETURNING o.id, o.message_id, o.identity_id, o.address, o.attempts, o.buttons,
+        o.confirms_opt_out, m.channel, m.body,
+        i.child_id, i.channel AS identity_channel, i.address AS identity_address, i.opted_out
+    """
+).columns(
+    _OUTBOX.c.id,
+    _OUTBOX.c.message_id,
+    _OUTBOX.c.identity_id,
+    _OUTBOX.c.address,
+    _OUTBOX.c.attempts,
+    _OUTBOX.c.buttons,
+    _OUTBOX.c.confirms_opt_out,
+    _MESSAGE.c.channel,
+    _MESSAGE.c.body,
+    _IDENTITY.c.child_id,
+    column("identity_channel", _IDENTITY.c.channel.type),
+    column("identity_address", _IDENTITY.c.address.type),
+    _IDENTITY.c.opted_out,
+)
+
+
+def _on_postgresql(session: Session | Connection) -> bool:
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    return bind.dialect.name == "postgresql"
+
+
 def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
     """Take due rows under a lease, committing so other workers skip them; each row is read with
     its message and recipient, as plain values."""
-    query = _CLAIM
-    if session.get_bind().dialect.name == "postgresql":
-        # Several workers side by side: each skips the rows another is claiming.
-        query = query.with_for_update(skip_locked=True, of=_OUTBOX)
-    found = session.execute(query, {"now": now, "batch": batch}).all()
-    if not found:
-        session.commit()
-        return []
     lease = now + LEASE
-    session.execute(_LEASE.values(lease_until=lease), {"outbox_ids": [r.id for r in found]})
-    identity_ids = list({r.identity_id for r in found if r.identity_id})
-    identities = {
-        r.id: Recipient(r.id, r.child_id, r.channel, r.address, r.opted_out)
-        for r in (session.execute(_RECIPIENTS, {"identity_ids": identity_ids}) if identity_ids else ())
-    }
+    if _on_postgresql(session):
+        found = sorted(session.execute(_PG_CLAIM, {"now": now, "batch": batch, "lease": lease}).all())
+        identities = {
+            r.identity_id: Recipient(
+                r.identity_id, r.child_id, r.identity_channel, r.identity_address, r.opted_out
+            )
+            for r in found
+            if r.identity_id and r.identity_channel is not None
+        }
+    else:
+        found = session.execute(_CLAIM, {"now": now, "batch": batch}).all()
+        if found:
+            # Another worker may have leased some of these since they were read: the lease is
+            # taken only where it is still free, and only the rows it was taken for are sent.
+            ids = {"outbox_ids": [r.id for r in found], "now": now, "lease": lease}
+            leased = set(session.scalars(_LEASE_IF_FREE, ids))
+            found = [r for r in found if r.id in leased]
+        identity_ids = list({r.identity_id for r in found if r.identity_id})
+        identities = {
+            r.id: Recipient(r.id, r.child_id, r.channel, r.address, r.opted_out)
+            for r in (session.execute(_RECIPIENTS, {"identity_ids": identity_ids}) if identity_ids else ())
+        }
     session.commit()
     claimed = []
     for r in found:
@@ -625,8 +702,18 @@ def _record(
     sent = [(item.outbox, outcome) for item, outcome in outcomes if isinstance(outcome, str)]
     if sent:
         # The one write between the provider accepting and us knowing it.
-        session.execute(_OUTBOX_SENT, {"outbox_ids": [row.id for row, _ in sent]})
-        session.execute(_messages_sent({row.message_id: sid for row, sid in sent}))
+        if _on_postgresql(session):
+            session.execute(
+                _PG_SENT,
+                {
+                    "outbox_ids": [row.id for row, _ in sent],
+                    "message_ids": [row.message_id for row, _ in sent],
+                    "provider_ids": [sid for _, sid in sent],
+                },
+            )
+        else:
+            session.execute(_OUTBOX_SENT, {"outbox_ids": [row.id for row, _ in sent]})
+            session.execute(_messages_sent({row.message_id: sid for row, sid in sent}))
         result.sent += len(sent)
     for item, outcome in outcomes:
         if isinstance(outcome, DeliveryError):

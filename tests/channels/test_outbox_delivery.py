@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.conversations import InboundMessage, handle
 from app.delivery import LEASE, MAX_ATTEMPTS, claim, deliver_due, retry_dead, twilio_sender
@@ -145,3 +146,45 @@ def test_delivery_status_callbacks_update_the_sent_message(sms_app: Flask, fake:
     assert rows()[0].message.status == "delivered"
     forged = client.post("/webhooks/twilio/status", data={"MessageSid": sid, "MessageStatus": "failed"})
     assert forged.status_code == 403 and rows()[0].message.status == "delivered"
+
+
+def test_workers_claiming_at_the_same_time_each_get_different_rows_and_together_all(
+    sms_app: Flask,
+) -> None:
+    for _ in range(4):
+        queue()
+    due = {r.id for r in rows() if r.status == "pending"}
+    assert len(due) >= 8
+    now = utcnow()
+    claimed: list[list[int]] = [[], []]
+    start = threading.Barrier(2)
+
+    def worker(index: int) -> None:
+        with sms_app.app_context():
+            start.wait()
+            while batch := claim(db.session, now, batch=3):
+                claimed[index] += [item.outbox.id for item in batch]
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not set(claimed[0]) & set(claimed[1])
+    assert sorted(claimed[0] + claimed[1]) == sorted(due)
+    assert all(r.lease_until == now + LEASE for r in rows() if r.id in due)
+
+
+def test_a_row_another_worker_is_claiming_is_skipped_not_waited_for(sms_app: Flask) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: there is nothing to skip")
+    queue()
+    due = [r.id for r in rows() if r.status == "pending"]
+    assert len(due) >= 2
+    with db.engine.connect() as other:  # another worker, in the middle of its claim
+        other.execute(text("SELECT id FROM outbox_message WHERE id = :id FOR UPDATE"), {"id": due[0]})
+        db.session.execute(text("SET LOCAL lock_timeout = '5s'"))  # waiting would fail, not hang
+        got = [item.outbox.id for item in claim(db.session, utcnow(), batch=100)]
+        other.rollback()
+    assert got == due[1:]
