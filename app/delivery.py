@@ -453,7 +453,8 @@ def _dispatch(
 
 class _Lanes:
     """The rows waiting to be sent, shared by the sending threads (each a lane) and the thread
-    that supplies them."""
+    that supplies them. Each side is woken only when it has something to do: a wake-up is a GIL
+    hand-off, and one per send slowed the sends."""
 
     def __init__(
         self, waiting: list[_Claimed], senders: Mapping[str, Sender], concurrency: int, recorder: _Recorder
@@ -465,14 +466,24 @@ class _Lanes:
         self._stopped: set[object] = set()  # recipients the provider said opted out, in this call
         self._checked_at = time.monotonic()  # the claim read what a check reads
         self._closed = False
-        self._changed = threading.Condition()
+        self._low = 0  # the supplying thread wants more rows below this many
+        lock = threading.Lock()
+        self._lanes_wake, self._supply_wake = threading.Condition(lock), threading.Condition(lock)
 
     # -- the supplying thread --
+
+    def _supply_needed(self) -> bool:
+        return (
+            self._recorder.failed()
+            or len(self._waiting) < self._low
+            or (not self._waiting and not self._in_flight)
+        )
 
     def wait_for_need(self, low: int) -> str:
         """Wait until the lanes need something: "rows" (fewer than ``low`` waiting), "check" (the
         last check is getting old), or "done" (nothing waiting, nothing in flight)."""
-        with self._changed:
+        with self._supply_wake:
+            self._low = low
             while True:
                 if self._recorder.failed() or (not self._waiting and not self._in_flight and low == 0):
                     return "done"
@@ -481,35 +492,37 @@ class _Lanes:
                 age = time.monotonic() - self._checked_at
                 if self._waiting and age > FRESH_CHECK / 2:
                     return "check"
-                self._changed.wait(FRESH_CHECK / 2 - age if self._waiting else None)
+                self._supply_wake.wait(FRESH_CHECK / 2 - age if self._waiting else None)
 
     def add(self, claimed: list[_Claimed]) -> None:
-        with self._changed:
+        with self._lanes_wake:
             if claimed and not self._waiting:
                 self._checked_at = time.monotonic()
             self._waiting += claimed
-            self._changed.notify_all()
+            self._lanes_wake.notify_all()
 
     def waiting_rows(self) -> list[_Claimed]:
-        with self._changed:
+        with self._lanes_wake:
             return list(self._waiting)
 
     def checked(self, at: float) -> None:
-        with self._changed:
+        with self._lanes_wake:
             self._checked_at = at
-            self._changed.notify_all()
+            self._lanes_wake.notify_all()
 
     def close(self, abandon: bool = False) -> None:
-        with self._changed:
+        with self._lanes_wake:
             self._closed = True
             if abandon:
                 self._waiting.clear()
-            self._changed.notify_all()
+            self._lanes_wake.notify_all()
 
     def poke(self) -> None:
         """Something the lanes wait for has changed (the recorder has written a round)."""
-        with self._changed:
-            self._changed.notify_all()
+        with self._lanes_wake:
+            self._lanes_wake.notify_all()
+            if self._supply_needed():
+                self._supply_wake.notify()
 
     # -- the lanes --
 
@@ -518,17 +531,19 @@ class _Lanes:
         while (taken := self._next()) is not None:
             item, sender = taken
             outcome = _send(sender, item)
-            with self._changed:
+            self._recorder.put([(item, outcome)])
+            with self._lanes_wake:
                 self._in_flight.discard(item.recipient)
                 if isinstance(outcome, RecipientOptedOut):
                     self._stopped.add(item.recipient)  # the rest of their rows wait until START
-                self._recorder.put([(item, outcome)])
-                self._changed.notify_all()
+                self._lanes_wake.notify()  # a lane waiting for this child, if any
+                if self._supply_needed():
+                    self._supply_wake.notify()
 
     def _next(self) -> tuple[_Claimed, Sender] | None:
         """The next row this lane may send, in queue order, never a second row to a child with one
         in flight (nor any later row to that child); None when there is nothing more to send."""
-        with self._changed:
+        with self._lanes_wake:
             while True:
                 if self._recorder.failed() or (self._closed and not self._waiting):
                     return None
@@ -537,9 +552,11 @@ class _Lanes:
                     and len(self._in_flight) + self._recorder.backlog() < self._most_at_risk
                 ):
                     taken = self._take()
+                    if self._supply_needed():
+                        self._supply_wake.notify()
                     if taken is not None:
                         return taken
-                self._changed.wait(RECORD_WAIT)
+                self._lanes_wake.wait(RECORD_WAIT)
 
     def _take(self) -> tuple[_Claimed, Sender] | None:
         """Under the lock: the first row that may go now. Rows refused (a retry later) and rows
@@ -559,7 +576,6 @@ class _Lanes:
             elif prepared is not None:
                 self._in_flight.add(item.recipient)
                 return item, prepared
-            self._changed.notify_all()  # the supplying thread may be waiting for fewer rows
         return None
 
 
