@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import requests
 from flask import Flask
-from sqlalchemy import Connection, Engine, Update, bindparam, case, column, or_, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, column, or_, select, text, update
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
@@ -222,14 +222,11 @@ _PG_SENT = text(
 )
 
 
-def _messages_sent(provider_ids: dict[int, str]) -> Update:
-    """One UPDATE for the messages of the rows sent: each gets its provider's id."""
-    return (
-        update(_MESSAGE)
-        .where(_MESSAGE.c.id.in_(list(provider_ids)))
-        .values(status="sent", provider_id=case(provider_ids, value=_MESSAGE.c.id))
-    )
-
+_MESSAGE_SENT = (
+    update(_MESSAGE)
+    .where(_MESSAGE.c.id == bindparam("message_id"))
+    .values(status="sent", provider_id=bindparam("provider_id"))
+)
 
 # On PostgreSQL a claim is one statement: the due rows are locked (skipping any another worker is
 # claiming: several workers can run side by side), leased, and returned with their message's
@@ -729,7 +726,10 @@ def _record(
             )
         else:
             session.execute(_OUTBOX_SENT, {"outbox_ids": [row.id for row, _ in sent]})
-            session.execute(_messages_sent({row.message_id: sid for row, sid in sent}))
+            # SQLite runs the statement for each row in its own C loop, with no round trips.
+            session.execute(
+                _MESSAGE_SENT, [{"message_id": row.message_id, "provider_id": sid} for row, sid in sent]
+            )
         result.sent += len(sent)
     for item, outcome in outcomes:
         if isinstance(outcome, DeliveryError):
