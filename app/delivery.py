@@ -220,8 +220,6 @@ _PG_SENT = text(
     FROM sent WHERE message.id = sent.message_id
     """
 )
-
-
 _MESSAGE_SENT = (
     update(_MESSAGE)
     .where(_MESSAGE.c.id == bindparam("message_id"))
@@ -230,8 +228,8 @@ _MESSAGE_SENT = (
 
 # On PostgreSQL a claim is one statement: the due rows are locked (skipping any another worker is
 # claiming: several workers can run side by side), leased, and returned with their message's
-# channel and text and their recipient; the ids travel as arrays, so the statement's text never
-# changes. (SQLite has one writer at a time and cannot return a joined table's columns.)
+# channel and text and their recipient. (SQLite cannot return a joined table's columns: there the
+# claim is a read, a lease taken where it is still free, and a read of the recipients.)
 _PG_CLAIM = text(
     """
     WITH due AS (
