@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -362,6 +362,7 @@ def deliver_due(
     """
     now = now or utcnow()
     result = Delivered()
+    claimed_at = time.monotonic()
     waiting = claim(session, now, batch)
     if concurrency <= 1:
         for item in waiting:
@@ -388,7 +389,7 @@ def deliver_due(
         # The checks read in autocommit, so each sees what the recorder has just committed.
         engine.connect().execution_options(isolation_level="AUTOCOMMIT") as reader,
     ):
-        _dispatch(reader, waiting, more, senders, concurrency, _pool(concurrency), recorder)
+        _dispatch(reader, waiting, claimed_at, more, senders, concurrency, _pool(concurrency), recorder)
     return result
 
 
@@ -408,6 +409,7 @@ def _pool(concurrency: int) -> ThreadPoolExecutor:
 def _dispatch(
     reader: Connection,
     waiting: list[_Claimed],
+    claimed_at: float,
     more: Callable[[], list[_Claimed]],
     senders: Mapping[str, Sender],
     concurrency: int,
@@ -419,7 +421,7 @@ def _dispatch(
     cost up to a GIL switch interval, 5 ms, per row), and hands its result to the recorder. This
     thread keeps the lanes supplied: it claims the next batch while the last one is still going,
     and checks the rows waiting again whenever their last check is more than ``FRESH_CHECK`` old."""
-    lanes = _Lanes(waiting, senders, concurrency, recorder)
+    lanes = _Lanes(waiting, claimed_at, senders, concurrency, recorder)
     recorder.on_written = lanes.poke
     running = [pool.submit(lanes.run) for _ in range(concurrency)]
     abandon = True
@@ -430,9 +432,10 @@ def _dispatch(
             if need == "done":
                 break
             if need == "rows":
+                claimed_at = time.monotonic()  # a claim reads what a check reads
                 claimed = more()
                 claiming = bool(claimed)
-                lanes.add(claimed)  # a claim reads what a check reads: these are checked now
+                lanes.add(claimed, claimed_at)
             else:
                 rows = lanes.waiting_rows()
                 checked_at = time.monotonic()
@@ -442,8 +445,9 @@ def _dispatch(
     finally:
         # On an error the rows not yet started are left, under their lease, for a later claim.
         lanes.close(abandon)
-        for lane in running:
-            lane.result()
+        wait(running)  # every lane has stopped and handed over its last result
+    for lane in running:
+        lane.result()
 
 
 class _Lanes:
@@ -452,14 +456,19 @@ class _Lanes:
     hand-off, and one per send slowed the sends."""
 
     def __init__(
-        self, waiting: list[_Claimed], senders: Mapping[str, Sender], concurrency: int, recorder: _Recorder
+        self,
+        waiting: list[_Claimed],
+        claimed_at: float,
+        senders: Mapping[str, Sender],
+        concurrency: int,
+        recorder: _Recorder,
     ) -> None:
         self._waiting = list(waiting)
         self._senders, self._recorder = senders, recorder
         self._most_at_risk = concurrency + RECORD_EVERY  # sent, not yet written down
         self._in_flight: set[object] = set()  # recipients with a send in flight
         self._stopped: set[object] = set()  # recipients the provider said opted out, in this call
-        self._checked_at = time.monotonic()  # the claim read what a check reads
+        self._checked_at = claimed_at  # the claim read what a check reads
         self._closed = False
         self._low = 0  # the supplying thread wants more rows below this many
         lock = threading.Lock()
@@ -489,10 +498,10 @@ class _Lanes:
                     return "check"
                 self._supply_wake.wait(FRESH_CHECK / 2 - age if self._waiting else None)
 
-    def add(self, claimed: list[_Claimed]) -> None:
+    def add(self, claimed: list[_Claimed], claimed_at: float) -> None:
         with self._lanes_wake:
             if claimed and not self._waiting:
-                self._checked_at = time.monotonic()
+                self._checked_at = claimed_at
             self._waiting += claimed
             self._lanes_wake.notify_all()
 
@@ -525,15 +534,18 @@ class _Lanes:
         """One lane: send rows until none are left."""
         while (taken := self._next()) is not None:
             item, sender = taken
-            outcome = _send(sender, item)
-            self._recorder.put([(item, outcome)])
-            with self._lanes_wake:
-                self._in_flight.discard(item.recipient)
-                if isinstance(outcome, RecipientOptedOut):
-                    self._stopped.add(item.recipient)  # the rest of their rows wait until START
-                self._lanes_wake.notify()  # a lane waiting for this child, if any
-                if self._supply_needed():
-                    self._supply_wake.notify()
+            outcome: str | DeliveryError | None = None
+            try:
+                outcome = _send(sender, item)
+                self._recorder.put([(item, outcome)])
+            finally:
+                with self._lanes_wake:
+                    self._in_flight.discard(item.recipient)
+                    if isinstance(outcome, RecipientOptedOut):
+                        self._stopped.add(item.recipient)  # the rest of their rows wait until START
+                    self._lanes_wake.notify()  # a lane waiting for this child, if any
+                    if self._supply_needed():
+                        self._supply_wake.notify()
 
     def _next(self) -> tuple[_Claimed, Sender] | None:
         """The next row this lane may send, in queue order, never a second row to a child with one
@@ -607,7 +619,7 @@ class _Recorder:
         self._queue: list[tuple[_Claimed, str | DeliveryError]] = []
         self._oldest = 0.0  # when the oldest result in the queue came in
         self._writing = 0
-        self._hurry = self._closed = False
+        self._closed = False
         self._error: BaseException | None = None
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="deliver-record", daemon=True)
@@ -622,30 +634,44 @@ class _Recorder:
             self._closed = True
             self._changed.notify_all()
         self._thread.join()
+        if self._error is not None and self._queue:
+            self._last_try()
         if exc[0] is None:
             self.raise_if_failed()
+
+    def _last_try(self) -> None:
+        """After a failed write, once the sends have stopped: all that is left, once more on a
+        fresh connection. If that fails too, the rows the provider took are named in the log:
+        they will be sent again when their lease runs out."""
+        try:
+            with self._engine.connect() as connection:
+                _record(connection, self._queue, self._now, self._result)
+                connection.commit()
+        except Exception:  # noqa: BLE001 - the first error is the one raised
+            accepted = [item.outbox.id for item, outcome in self._queue if isinstance(outcome, str)]
+            log.exception(
+                "delivery results still not written; outbox rows the provider accepted, to be sent "
+                "again when their lease runs out: %s",
+                accepted,
+            )
+        else:
+            self._queue = []
 
     def put(self, outcomes: list[tuple[_Claimed, str | DeliveryError]]) -> None:
         if outcomes:
             with self._changed:
-                if not self._queue:
+                first = not self._queue
+                if first:
                     self._oldest = time.monotonic()
                 self._queue.extend(outcomes)
-                if len(self._queue) >= RECORD_EVERY:
+                if first or len(self._queue) >= RECORD_EVERY:
+                    # The first wakes the recorder to time RECORD_WAIT from now; a full round, to write.
                     self._changed.notify_all()
 
     def backlog(self) -> int:
         """How many results are waiting to be written, or being written."""
         with self._changed:
             return len(self._queue) + self._writing
-
-    def wait_until_written(self) -> None:
-        """Ask for what is waiting to be written now, and wait until it has been."""
-        with self._changed:
-            self._hurry = True
-            self._changed.notify_all()
-            while (self._queue or self._writing) and self._error is None:
-                self._changed.wait()
 
     def failed(self) -> bool:
         return self._error is not None
@@ -660,11 +686,10 @@ class _Recorder:
             while True:
                 if self._queue and (
                     len(self._queue) >= RECORD_EVERY
-                    or self._hurry
                     or self._closed
                     or time.monotonic() - self._oldest >= RECORD_WAIT
                 ):
-                    taken, self._queue, self._hurry = self._queue, [], False
+                    taken, self._queue = self._queue, []
                     self._writing = len(taken)
                     return taken
                 if self._closed:
@@ -683,6 +708,8 @@ class _Recorder:
                     connection.rollback()
                     log.exception("delivery results could not be written; the sends stop")
                     self._error = error
+                    with self._changed:
+                        self._queue[:0] = taken  # kept, with what the sends in flight still bring
                 with self._changed:
                     self._writing = 0
                     self._changed.notify_all()

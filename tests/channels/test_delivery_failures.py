@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
-from app import PROJECT_ROOT
+from app import PROJECT_ROOT, delivery
 from app.config import load_settings
 from app.conversations import InboundMessage, handle
 from app.delivery import FRESH_CHECK, LEASE, MAX_ATTEMPTS, RECORD_EVERY, deliver_due, twilio_sender
@@ -393,3 +394,56 @@ def test_a_stop_while_sends_go_in_parallel_holds_the_rest_of_that_childs_message
     delivered = [(m["To"], m["Body"]) for m in fake.messages]
     for number in (CERYS, AMIR):
         assert per_child(delivered, number) == per_child(written, number)
+
+
+def test_with_sends_in_parallel_each_result_is_written_soon_not_at_the_end_of_the_batch(
+    sms_app: Flask, fake: FakeTwilio
+) -> None:
+    written = queue_numbered({JORDAN: 2, CERYS: 2, AMIR: 2})  # far fewer than a round of results
+    outbox_id = {addressed(r): r.id for r in rows()}
+    sms_app.config["PROVIDER_TIMEOUT_SECONDS"] = 5
+    fake.delay_seconds = 0.3  # a slow provider: each first message is answered long before the second
+    seen: dict[str, str] = {}
+    engine = db.engine
+
+    def look_at_the_first(message: dict[str, str]) -> None:
+        # As each child's second message arrives, another connection reads the first one's row.
+        if message["Body"].startswith("Message 2"):
+            first = outbox_id[(message["To"], message["Body"].replace("Message 2", "Message 1"))]
+            with engine.connect() as other:
+                status = other.execute(select(OutboxMessage.status).where(OutboxMessage.id == first))
+                seen[message["To"]] = status.scalar_one()
+
+    fake.on_accept = look_at_the_first
+    result = deliver_due(db.session, senders(sms_app), now=utcnow(), concurrency=4)
+    fake.on_accept = None
+    assert result.sent == len(written)
+    assert seen == {JORDAN: "sent", CERYS: "sent", AMIR: "sent"}
+
+
+def test_when_writing_results_fails_the_sends_stop_and_what_was_sent_is_written_once_more(
+    sms_app: Flask, fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = queue_numbered({JORDAN: 3, CERYS: 3, AMIR: 3})
+    real_record = delivery._record
+    failures: list[int] = []
+
+    def record_failing_once(session: object, outcomes: list, *args: object) -> None:
+        if not failures:  # the database is away for the first round of results
+            failures.append(len(outcomes))
+            raise OperationalError("UPDATE outbox_message", {}, Exception("server closed the connection"))
+        real_record(session, outcomes, *args)
+
+    monkeypatch.setattr(delivery, "_record", record_failing_once)
+    sms_app.config["PROVIDER_TIMEOUT_SECONDS"] = 5
+    fake.delay_seconds = 0.1  # the first results fail to be written while later sends are on the way
+    with pytest.raises(OperationalError):
+        deliver_due(db.session, senders(sms_app), now=utcnow(), concurrency=4)
+    assert failures
+    # Every message the provider took is written as sent (the round that failed included); the
+    # sends stopped, so the rest wait, under their lease, for a later claim.
+    accepted = at_fake(fake)
+    assert 0 < len(fake.messages) < len(written)
+    for r in rows():
+        assert r.status == ("sent" if accepted[addressed(r)] else "pending")
+    assert all(count == 1 for count in accepted.values())
