@@ -240,7 +240,10 @@ def telegram_sender(app: Flask):  # type: ignore[no-untyped-def]
             raise RecipientOptedOut(f"the chat blocked the bot: {error}"[:480]) from error
         except (TelegramError, TimeoutError) as error:
             raise DeliveryError(f"{type(error).__name__}: {error}"[:480]) from error
-        return str(sent.message_id)
+        # Telegram numbers messages within each chat, so its number alone would repeat between
+        # children (and clash in the message table's unique provider id); ours makes it unique
+        # without storing the chat id in clear.
+        return f"out-{row.message_id}-{sent.message_id}"
 
     return send
 

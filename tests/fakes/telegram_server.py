@@ -38,7 +38,7 @@ class FakeBotApi:
 
     def start(self) -> str:
         fake = self
-        ids = itertools.count(1)
+        ids: dict[int, itertools.count[int]] = {}  # as Telegram does: numbered within each chat
 
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True
@@ -97,7 +97,7 @@ class FakeBotApi:
                 elif method == "sendMessage":
                     chat_id = int(params["chat_id"])
                     result = {
-                        "message_id": next(ids),
+                        "message_id": next(ids.setdefault(chat_id, itertools.count(1))),
                         "date": int(time.time()),
                         "chat": {"id": chat_id, "type": "private"},
                         "from": BOT_USER,
