@@ -114,7 +114,6 @@ class Delivered:
 class OutgoingText:
     """The part of a queued message a send needs (``row.message.body``)."""
 
-    id: int
     channel: str
     body: str
 
@@ -138,9 +137,7 @@ class Outgoing:
 class Recipient:
     """Who a row goes to, as a sender sees it (``identity.address``)."""
 
-    id: int | None
-    child_id: int | None
-    channel: str
+    id: int | None  # None: a chat linked to no child yet, known by its address only
     address: str
     opted_out: bool
 
@@ -151,8 +148,11 @@ class _Claimed:
 
     outbox: Outgoing
     identity: Recipient | None
-    channel: str
     pending: bool = True  # False: cancelled meanwhile (the child sent STOP), never to be sent
+
+    @property
+    def channel(self) -> str:
+        return self.outbox.message.channel
 
     @property
     def recipient(self) -> object:
@@ -191,9 +191,9 @@ _LEASE_IF_FREE = (
     .values(lease_until=bindparam("lease"))
     .returning(_OUTBOX.c.id)
 )
-_RECIPIENTS = select(
-    _IDENTITY.c.id, _IDENTITY.c.child_id, _IDENTITY.c.channel, _IDENTITY.c.address, _IDENTITY.c.opted_out
-).where(_IDENTITY.c.id.in_(bindparam("identity_ids", expanding=True)))
+_RECIPIENTS = select(_IDENTITY.c.id, _IDENTITY.c.address, _IDENTITY.c.opted_out).where(
+    _IDENTITY.c.id.in_(bindparam("identity_ids", expanding=True))
+)
 _CHECK = (
     select(_OUTBOX.c.id, _OUTBOX.c.status, _IDENTITY.c.opted_out)
     .outerjoin(_IDENTITY, _IDENTITY.c.id == _OUTBOX.c.identity_id)
@@ -246,7 +246,7 @@ _PG_CLAIM = text(
     WHERE o.id = due.id
     RETURNING o.id, o.message_id, o.identity_id, o.address, o.attempts, o.buttons,
         o.confirms_opt_out, m.channel, m.body,
-        i.child_id, i.channel AS identity_channel, i.address AS identity_address, i.opted_out
+        i.address AS identity_address, i.opted_out
     """
 ).columns(
     _OUTBOX.c.id,
@@ -258,8 +258,6 @@ _PG_CLAIM = text(
     _OUTBOX.c.confirms_opt_out,
     _MESSAGE.c.channel,
     _MESSAGE.c.body,
-    _IDENTITY.c.child_id,
-    column("identity_channel", _IDENTITY.c.channel.type),
     column("identity_address", _IDENTITY.c.address.type),
     _IDENTITY.c.opted_out,
 )
@@ -277,11 +275,9 @@ def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
     if _on_postgresql(session):
         found = sorted(session.execute(_PG_CLAIM, {"now": now, "batch": batch, "lease": lease}).all())
         identities = {
-            r.identity_id: Recipient(
-                r.identity_id, r.child_id, r.identity_channel, r.identity_address, r.opted_out
-            )
+            r.identity_id: Recipient(r.identity_id, r.identity_address, r.opted_out)
             for r in found
-            if r.identity_id and r.identity_channel is not None
+            if r.identity_id and r.identity_address is not None
         }
     else:
         found = session.execute(_CLAIM, {"now": now, "batch": batch}).all()
@@ -293,7 +289,7 @@ def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
             found = [r for r in found if r.id in leased]
         identity_ids = list({r.identity_id for r in found if r.identity_id})
         identities = {
-            r.id: Recipient(r.id, r.child_id, r.channel, r.address, r.opted_out)
+            r.id: Recipient(r.id, r.address, r.opted_out)
             for r in (session.execute(_RECIPIENTS, {"identity_ids": identity_ids}) if identity_ids else ())
         }
     session.commit()
@@ -307,13 +303,13 @@ def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
             r.attempts,
             r.buttons,
             r.confirms_opt_out,
-            OutgoingText(r.message_id, r.channel, r.body),
+            OutgoingText(r.channel, r.body),
         )
         identity = identities.get(r.identity_id) if r.identity_id else None
         if identity is None and r.address:
             # A chat linked to no child yet (it is told how to link): an address, not an identity.
-            identity = Recipient(None, None, r.channel, r.address, False)
-        claimed.append(_Claimed(row, identity, r.channel))
+            identity = Recipient(None, r.address, False)
+        claimed.append(_Claimed(row, identity))
     return claimed
 
 
@@ -354,8 +350,8 @@ def deliver_due(
       last check is getting old: no row is sent on a check more than ``FRESH_CHECK`` old, so a
       STOP holds that child's rows within that time;
     - a recorder thread, with its own connection, writes the results in rounds of up to
-      ``RECORD_EVERY`` (at least every ``RECORD_WAIT``), one UPDATE for the outbox rows and one
-      for their messages, while the sends go on; the lanes wait while ``concurrency`` +
+      ``RECORD_EVERY`` (at least every ``RECORD_WAIT``) and one commit a round, while the sends
+      go on; the lanes wait while ``concurrency`` +
       ``RECORD_EVERY`` messages are sent and not yet written.
     A worker killed at any moment leaves at most those messages (one, sending one at a time) to
     be sent again.
@@ -376,11 +372,10 @@ def deliver_due(
     if not waiting:
         return result
     engine = session.get_bind()
-    started = time.monotonic()
 
     def more() -> list[_Claimed]:
         """The next batch, while this call has run less than KEEP_CLAIMING and rows are due."""
-        if time.monotonic() - started > KEEP_CLAIMING:
+        if time.monotonic() - claimed_at > KEEP_CLAIMING:
             return []
         return claim(session, now, batch)
 
@@ -736,7 +731,7 @@ def _record(
     result: Delivered,
 ) -> None:
     """Write rows' results (not committed): sent, or a retry later, or a dead letter. The rows the
-    provider accepted take two statements together, whatever their number."""
+    provider accepted take, whatever their number, one statement on PostgreSQL and two on SQLite."""
     sent = [(item.outbox, outcome) for item, outcome in outcomes if isinstance(outcome, str)]
     if sent:
         # The one write between the provider accepting and us knowing it.
