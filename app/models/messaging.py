@@ -36,10 +36,17 @@ class Message(Base):
     """One message in or out. Inbound messages are unique per channel and provider id."""
 
     __tablename__ = "message"
-    __table_args__ = (UniqueConstraint("channel", "direction", "provider_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "direction", "provider_id"),
+        # A child's messages one way since a time: the previous text read with every message
+        # (the split-risk check) and the caseload's last message from each child. With only an
+        # index on child_id, PostgreSQL joined it with the created_at index and walked every
+        # message of the last 15 minutes from every child (0.9 ms a message with 20,000 recent).
+        Index("ix_message_child_id_direction_created_at", "child_id", "direction", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id"), index=True, nullable=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id"), nullable=True)
     direction: Mapped[str] = mapped_column(String(3))  # "in" or "out"
     channel: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
