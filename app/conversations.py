@@ -19,7 +19,7 @@ from typing import Any, overload
 
 from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy.orm import Session, defer, joinedload, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import content
@@ -49,10 +49,12 @@ from app.extensions import db
 from app.i18n import Catalogs, format_day
 from app.linking import redeem, start_code
 from app.models import (
+    Authority,
     ChannelIdentity,
     Child,
     Concern,
     ConversationState,
+    IroAssignment,
     Message,
     OutboxMessage,
     Review,
@@ -74,14 +76,16 @@ LOCAL_EFFECTS = (OptedOut, OptedIn, LocaleChanged)
 # A risk split over two texts: the earlier one counts if it arrived within this window.
 SPLIT_MESSAGE_WINDOW = timedelta(minutes=15)
 # What handling a message reads of the sender, in one query: the child and their authority with
-# the identity, leaving out encrypted columns a conversation never reads (each costs a decryption).
+# the identity, and only the columns a conversation reads (each column is work for every message:
+# the driver describes it, the ORM loads it, an encrypted one is decrypted). Any other column is
+# loaded if something reads it.
 CONVERSATION_LOAD = (
-    defer(ChannelIdentity.address),
+    load_only(ChannelIdentity.child_id, ChannelIdentity.channel, ChannelIdentity.opted_out),
     joinedload(ChannelIdentity.child).options(
-        defer(Child.date_of_birth),
-        defer(Child.age),
-        defer(Child.looked_after_since),
-        joinedload(Child.authority),
+        load_only(Child.authority_id, Child.first_name, Child.locale),
+        joinedload(Child.authority).options(
+            defer(Authority.default_locale), defer(Authority.reminder_days), defer(Authority.created_at)
+        ),
     ),
 )
 
@@ -145,14 +149,34 @@ def catalogs() -> Catalogs:
     return content.current(db.session)[1]
 
 
-def next_review(session: Session, child: Child, today: date) -> Review | None:
-    """The child's next scheduled review on or after today."""
-    return session.scalar(
-        select(Review)
-        .where(Review.child_id == child.id, Review.status == "scheduled", Review.scheduled_for >= today)
+def _next_review(*columns: Any) -> Select[Any]:
+    return (
+        select(*columns)
+        .where(
+            Review.child_id == bindparam("child"),
+            Review.status == "scheduled",
+            Review.scheduled_for >= bindparam("today"),
+        )
         .order_by(Review.scheduled_for)
         .limit(1)
     )
+
+
+NEXT_REVIEW = _next_review(Review)
+NEXT_REVIEW_DAY = _next_review(Review.scheduled_for)
+# The reviewing officer assigned now: the open assignment that started last (as ``Child.current_iro``).
+CURRENT_IRO = (
+    select(StaffUser.display_name, StaffUser.contact_phone)
+    .join(IroAssignment, IroAssignment.iro_id == StaffUser.id)
+    .where(IroAssignment.child_id == bindparam("child"), IroAssignment.ended_at.is_(None))
+    .order_by(IroAssignment.started_at.desc(), IroAssignment.id.desc())
+    .limit(1)
+)
+
+
+def next_review(session: Session, child: Child, today: date) -> Review | None:
+    """The child's next scheduled review on or after today."""
+    return session.scalar(NEXT_REVIEW, {"child": child.id, "today": today})
 
 
 class ChildFacts(Mapping[str, str | None]):
@@ -171,8 +195,9 @@ class ChildFacts(Mapping[str, str | None]):
         return next_opening(self._child.authority, self._now)
 
     @cached_property
-    def _iro(self) -> StaffUser | None:
-        return self._child.current_iro
+    def _iro(self) -> Any:
+        """The reviewing officer's name and phone (one query: no ORM objects to build)."""
+        return self._session.execute(CURRENT_IRO, {"child": self._child.id}).first()
 
     def _look_up(self, name: str) -> str | None:
         child, locale = self._child, self._locale
@@ -192,8 +217,8 @@ class ChildFacts(Mapping[str, str | None]):
             iro = self._iro
             return display_phone(iro.contact_phone) if iro and iro.contact_phone else None
         if name == "next_review":
-            review = next_review(self._session, child, self._now.date())
-            return format_day(review.scheduled_for, locale) if review else None
+            day = self._session.scalar(NEXT_REVIEW_DAY, {"child": child.id, "today": self._now.date()})
+            return format_day(day, locale) if day else None
         if name == "service_name":
             return child.authority.name
         if name == "out_of_hours":
@@ -520,9 +545,10 @@ class _Conversation:
             "new_paused": state.paused_at,
             "at": self.now,
         }
+        connection = self.session.connection()
         if state.revision is None:
-            self.session.execute(STATE_INSERT, values)
-        elif self.session.execute(STATE_UPDATE, {**values, "read_at": state.revision}).rowcount != 1:
+            connection.execute(STATE_INSERT, values)
+        elif connection.execute(STATE_UPDATE, {**values, "read_at": state.revision}).rowcount != 1:
             raise StaleDataError(f"the conversation of child {state.child_id} moved on meanwhile")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, insert, inspect
+from sqlalchemy import Connection, Table, insert, inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
@@ -61,8 +61,11 @@ def insert_new(session: Session, objects: Iterable[Base]) -> None:
     tables: dict[Table, list[Base]] = {}
     for obj in objects:
         tables.setdefault(obj.__table__, []).append(obj)  # type: ignore[arg-type]
+    # Core statements go straight to the session's connection (same transaction): the session's
+    # own execute adds nothing for them but its bookkeeping.
+    connection = session.connection()
     for table in sorted(tables, key=order.__getitem__):
-        _insert_rows(session, table, tables[table])
+        _insert_rows(connection, table, tables[table])
 
 
 @cache
@@ -72,7 +75,7 @@ def _table_order() -> dict[Table, int]:
     return {table: n for n, table in enumerate(Base.metadata.sorted_tables)}
 
 
-def _insert_rows(session: Session, table: Table, objects: Sequence[Base]) -> None:
+def _insert_rows(connection: Connection, table: Table, objects: Sequence[Base]) -> None:
     groups: dict[tuple[str, ...], list[tuple[Base, dict[str, Any]]]] = {}
     for obj in objects:
         values = column_values(obj)
@@ -81,20 +84,22 @@ def _insert_rows(session: Session, table: Table, objects: Sequence[Base]) -> Non
     for rows in groups.values():
         values = [row for _, row in rows]
         if key is None or key.key in values[0]:
-            session.execute(insert(table), values)
+            connection.execute(insert(table), values)
             continue
-        for (obj, _), new_id in zip(rows, _inserted_ids(session, table, key, values), strict=True):
+        for (obj, _), new_id in zip(rows, _inserted_ids(connection, table, key, values), strict=True):
             setattr(obj, key.key, new_id)
 
 
-def _inserted_ids(session: Session, table: Table, key: Any, rows: list[dict[str, Any]]) -> Sequence[int]:
+def _inserted_ids(
+    connection: Connection, table: Table, key: Any, rows: list[dict[str, Any]]
+) -> Sequence[int]:
     """The new ids, in the order of ``rows``, from one multi-row INSERT ... RETURNING.
 
     PostgreSQL: SQLAlchemy's ordered RETURNING (its sentinel form). SQLite has no such form, and
     asking SQLAlchemy for the order there makes it insert one row per statement; but SQLite inserts
     the rows of one statement in order, each taking the next rowid, so the ids sorted are in the
     order of ``rows`` (the database is written by one connection at a time)."""
-    if len(rows) > 1 and session.get_bind().dialect.name == "sqlite":
-        return sorted(session.execute(insert(table).returning(key), rows).scalars().all())
+    if len(rows) > 1 and connection.dialect.name == "sqlite":
+        return sorted(connection.execute(insert(table).returning(key), rows).scalars().all())
     statement = insert(table).returning(key, sort_by_parameter_order=True)
-    return session.execute(statement, rows).scalars().all()
+    return connection.execute(statement, rows).scalars().all()
