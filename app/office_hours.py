@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from app.models import Authority
 from app.review_schedule import bank_holidays
 
 LOCAL = ZoneInfo("Europe/London")
 
 
-def _hours(authority: Authority) -> tuple[time, time]:
+class OfficeHours(Protocol):
+    """What office hours are worked out from: an ``Authority``, or the plain copy of its settings
+    that handling a message reads (``app.conversations.AuthoritySettings``)."""
+
+    nation: str
+    office_days: Sequence[int] | None
+    office_opens_at: str
+    office_closes_at: str
+
+
+def _hours(authority: OfficeHours) -> tuple[time, time]:
     return time.fromisoformat(authority.office_opens_at), time.fromisoformat(authority.office_closes_at)
 
 
-def is_working_day(authority: Authority, day: date) -> bool:
+def is_working_day(authority: OfficeHours, day: date) -> bool:
     """A day the office is open: one of its office days and not a bank holiday in its nation."""
     return day.weekday() in (authority.office_days or []) and day not in bank_holidays(
         authority.nation, day.year
@@ -27,7 +38,7 @@ def local_now(now_utc: datetime) -> datetime:
     return now_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(LOCAL)
 
 
-def next_opening(authority: Authority, now_utc: datetime) -> datetime | None:
+def next_opening(authority: OfficeHours, now_utc: datetime) -> datetime | None:
     """None if the office is open now; otherwise when it next opens (UK local time)."""
     now = local_now(now_utc)
     opens, closes = _hours(authority)

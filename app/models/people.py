@@ -42,8 +42,13 @@ class Authority(Base):
 
     def wording(self, field: str, locale: str) -> str:
         """A per-locale setting in the child's language, falling back to English."""
-        values: dict[str, Any] = getattr(self, field) or {}
-        return values.get(locale) or values.get("en") or ""
+        return in_language(getattr(self, field), locale)
+
+
+def in_language(values: dict[str, Any] | None, locale: str) -> str:
+    """A per-locale setting (``{"en": ..., "cy": ...}``) in the given language, else English."""
+    values = values or {}
+    return values.get(locale) or values.get("en") or ""
 
 
 class StaffUser(Base):
