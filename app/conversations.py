@@ -327,15 +327,22 @@ def child_actions(session: Session, child: AnyChild, locale: str, today: date) -
     return ChildActions(session, child, locale, today)
 
 
-def _load_actions(session: Session, child: AnyChild, locale: str, today: date) -> tuple[ActionView, ...]:
-    review = session.scalar(
-        select(Review)
-        .where(Review.child_id == child.id, Review.status == "held")
+# The actions of the child's most recent held review, in one query.
+PLAN_ACTIONS = (
+    select(ReviewAction)
+    .where(
+        ReviewAction.review_id
+        == select(Review.id)
+        .where(Review.child_id == bindparam("child"), Review.status == "held")
         .order_by(Review.scheduled_for.desc())
         .limit(1)
+        .scalar_subquery()
     )
-    if review is None:
-        return ()
+    .order_by(ReviewAction.id)
+)
+
+
+def _load_actions(session: Session, child: AnyChild, locale: str, today: date) -> tuple[ActionView, ...]:
     return tuple(
         ActionView(
             id=action.id,
@@ -344,7 +351,7 @@ def _load_actions(session: Session, child: AnyChild, locale: str, today: date) -
             due=format_day(action.due_on, locale) if action.due_on else None,
             status="late" if action.is_late(today) else action.status,
         )
-        for action in review.actions
+        for action in session.scalars(PLAN_ACTIONS, {"child": child.id})
     )
 
 
