@@ -59,7 +59,6 @@ from app.models import (
     OutboxMessage,
     Review,
     ReviewAction,
-    StaffUser,
     WishesSubmission,
     utcnow,
 )
@@ -185,29 +184,10 @@ def catalogs() -> Catalogs:
     return content.current(db.session)[1]
 
 
-def _next_review(*columns: Any) -> Select[Any]:
-    return (
-        select(*columns)
-        .where(
-            Review.child_id == bindparam("child"),
-            Review.status == "scheduled",
-            Review.scheduled_for >= bindparam("today"),
-        )
-        .order_by(Review.scheduled_for)
-        .limit(1)
-    )
-
-
-NEXT_REVIEW = _next_review(Review)
-NEXT_REVIEW_DAY = _next_review(Review.scheduled_for)
-# The reviewing officer assigned now: the open assignment that started last (as ``Child.current_iro``).
-CURRENT_IRO = (
-    select(StaffUser.display_name, StaffUser.contact_phone)
-    .join(IroAssignment, IroAssignment.iro_id == StaffUser.id)
-    .where(IroAssignment.child_id == bindparam("child"), IroAssignment.ended_at.is_(None))
-    .order_by(IroAssignment.started_at.desc(), IroAssignment.id.desc())
-    .limit(1)
-)
+# Built once, with the child and the day as bound values.
+NEXT_REVIEW = Review.next_of(bindparam("child"), bindparam("today"))
+NEXT_REVIEW_DAY = NEXT_REVIEW.with_only_columns(Review.scheduled_for)
+CURRENT_IRO = IroAssignment.current_iro_of(bindparam("child"))
 
 
 def next_review(session: Session, child: AnyChild, today: date) -> Review | None:
@@ -332,11 +312,7 @@ PLAN_ACTIONS = (
     select(ReviewAction)
     .where(
         ReviewAction.review_id
-        == select(Review.id)
-        .where(Review.child_id == bindparam("child"), Review.status == "held")
-        .order_by(Review.scheduled_for.desc())
-        .limit(1)
-        .scalar_subquery()
+        == Review.last_held_of(bindparam("child")).with_only_columns(Review.id).scalar_subquery()
     )
     .order_by(ReviewAction.id)
 )
@@ -415,7 +391,8 @@ class _Conversation:
         self.state: State | None = None
         # New rows (the message, replies, concerns ...): written together by ``write``.
         self.new: list[Message | Concern | OutboxMessage | WishesSubmission] = []
-        # Changes to the plain sender (an opt-out, a language): written by ``write``.
+        # Changes to the sender (an opt-out, a language), one UPDATE each: written by ``write``
+        # (the sender is plain values, not an object the session would flush).
         self.changes: list[Update] = []
 
     def record_receipt(self, child: AnyChild | None, sender_index: str | None) -> Message:
@@ -526,18 +503,16 @@ class _Conversation:
                 row.status, row.message.status = "cancelled", "cancelled"
         self.identity.opted_out = opted_out
         self.identity.opted_out_at = self.now if opted_out else None
-        if isinstance(self.identity, Sender):
-            self.changes.append(
-                update(ChannelIdentity)
-                .where(ChannelIdentity.id == self.identity.id)
-                .values(opted_out=opted_out, opted_out_at=self.identity.opted_out_at)
-            )
+        self.changes.append(
+            update(ChannelIdentity)
+            .where(ChannelIdentity.id == self.identity.id)
+            .values(opted_out=opted_out, opted_out_at=self.identity.opted_out_at)
+        )
 
     def _set_locale(self, locale: str) -> None:
         assert self.child is not None
         self.child.locale = locale
-        if isinstance(self.child, SenderChild):
-            self.changes.append(update(Child).where(Child.id == self.child.id).values(locale=locale))
+        self.changes.append(update(Child).where(Child.id == self.child.id).values(locale=locale))
 
     def send(self, replies: list[Reply], variables: Mapping[str, str | None], locale: str) -> None:
         """Render replies in the child's language and record them (and outbox rows if not inline)."""
@@ -708,9 +683,10 @@ def find_sender(
     row = session.connection().execute(SENDER_QUERY, values).first()
     if row is None:
         return None
-    identity_id, child_id, identity_channel, opted_out, first_name, locale, previous = row[:7]
-    data, paused_at, revision = row[7:10]
-    child = SenderChild(child_id, first_name, locale, AuthoritySettings(*row[10:]))
+    # In the order of SENDER_QUERY's columns.
+    identity_id, child_id, identity_channel, opted_out, first_name, locale, previous, *rest = row
+    (data, paused_at, revision), settings = rest[: len(STATE_COLUMNS)], rest[len(STATE_COLUMNS) :]
+    child = SenderChild(child_id, first_name, locale, AuthoritySettings(*settings))
     sender = Sender(identity_id, child_id, identity_channel, opted_out, child)
     state = None if revision is None else State(child_id, data, paused_at, revision)
     return sender, state, previous

@@ -254,12 +254,7 @@ def _render(
 
 def _plan_review_id(child: Child) -> int | None:
     """The review whose actions the child sees in "my plan" (as app.conversations.child_actions)."""
-    return db.session.scalar(
-        select(Review.id)
-        .where(Review.child_id == child.id, Review.status == "held")
-        .order_by(Review.scheduled_for.desc())
-        .limit(1)
-    )
+    return db.session.scalar(Review.last_held_of(child.id).with_only_columns(Review.id))
 
 
 def _back(child: Child, review: Review, anchor: str = "") -> Response:

@@ -227,18 +227,8 @@ def _thread_page(
     names = {s.id: s.display_name for s in assignees} | _staff_names(
         {c.assigned_to_id for c in concerns if c.assigned_to_id}
     )
-    next_review = db.session.scalar(
-        select(Review)
-        .where(Review.child_id == child.id, Review.status == "scheduled", Review.scheduled_for >= today)
-        .order_by(Review.scheduled_for)
-        .limit(1)
-    )
-    last_review = db.session.scalar(
-        select(Review)
-        .where(Review.child_id == child.id, Review.status == "held")
-        .order_by(Review.scheduled_for.desc())
-        .limit(1)
-    )
+    next_review = db.session.scalar(Review.next_of(child.id, today))
+    last_review = db.session.scalar(Review.last_held_of(child.id))
     if reply_form is None:
         reply_form = ReplyForm(formdata=None)
         canned_id = request.args.get("canned", type=int)

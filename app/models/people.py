@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, Select, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -148,7 +148,7 @@ class Child(Base):
 
     @property
     def current_iro(self) -> StaffUser | None:
-        """The reviewing officer assigned now, if any."""
+        """The reviewing officer assigned now, if any (as one query: ``IroAssignment.current_iro_of``)."""
         for assignment in reversed(self.assignments):
             if assignment.ended_at is None:
                 return assignment.iro
@@ -168,6 +168,18 @@ class IroAssignment(Base):
 
     child: Mapped[Child] = relationship(back_populates="assignments")
     iro: Mapped[StaffUser] = relationship()
+
+    @classmethod
+    def current_iro_of(cls, child_id: Any) -> Select[tuple[str, str]]:
+        """The name and phone of the child's reviewing officer now, as ``Child.current_iro`` finds
+        them (the open assignment that started last), in one query without ORM objects."""
+        return (
+            select(StaffUser.display_name, StaffUser.contact_phone)
+            .join(cls, cls.iro_id == StaffUser.id)
+            .where(cls.child_id == child_id, cls.ended_at.is_(None))
+            .order_by(cls.started_at.desc(), cls.id.desc())
+            .limit(1)
+        )
 
 
 class ChannelIdentity(Base):

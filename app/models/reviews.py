@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy import Date, ForeignKey, Select, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.crypto import Encrypted
@@ -29,6 +29,27 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     actions: Mapped[list[ReviewAction]] = relationship(back_populates="review", order_by="ReviewAction.id")
+
+    @classmethod
+    def next_of(cls, child_id: Any, today: Any) -> Select[tuple[Review]]:
+        """The child's next scheduled review on or after ``today`` (values, or bound parameters
+        for a statement built once)."""
+        return (
+            select(cls)
+            .where(cls.child_id == child_id, cls.status == "scheduled", cls.scheduled_for >= today)
+            .order_by(cls.scheduled_for)
+            .limit(1)
+        )
+
+    @classmethod
+    def last_held_of(cls, child_id: Any) -> Select[tuple[Review]]:
+        """The child's most recent held review: its actions are the child's "my plan"."""
+        return (
+            select(cls)
+            .where(cls.child_id == child_id, cls.status == "held")
+            .order_by(cls.scheduled_for.desc())
+            .limit(1)
+        )
 
 
 class ReviewAction(Base):
