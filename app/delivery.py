@@ -4,8 +4,8 @@ Delivery guarantee: at least once. Each row is claimed with a lease (and, on Pos
 UPDATE SKIP LOCKED`` so several workers can run side by side); a worker that dies leaves its rows
 to be claimed again when the lease expires. The provider's acceptance is written down after the
 send (sending one at a time, straight after it; with ``DELIVERY_CONCURRENCY`` sends in flight,
-in rounds of up to ``RECORD_EVERY``), so a message is sent twice only if a worker dies in between
-(at most one message, or ``DELIVERY_CONCURRENCY`` + ``RECORD_EVERY``), or if the provider
+in rounds, never more than ``MOST_UNWRITTEN`` behind), so a message is sent twice only if a worker
+dies in between (at most one message, or ``DELIVERY_CONCURRENCY`` + ``MOST_UNWRITTEN``), or if the provider
 accepts a message but does not answer within ``PROVIDER_TIMEOUT_SECONDS`` (a timeout is retried
 like a 500: the worker cannot tell whether the message got through). A message that keeps failing
 is moved to the dead-letter state ("dead"), where staff can see and retry it; nothing is dropped.
@@ -268,7 +268,7 @@ def _on_postgresql(session: Session | Connection) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def claim(session: Session, now: datetime, batch: int) -> list[_Claimed]:
+def claim(session: Session | Connection, now: datetime, batch: int) -> list[_Claimed]:
     """Take due rows under a lease, committing so other workers skip them; each row is read with
     its message and recipient, as plain values."""
     lease = now + LEASE
@@ -319,13 +319,19 @@ Prepared = Sender | None | DeliveryError
 
 # How long a row may wait between its check and its send before it is checked again.
 FRESH_CHECK = 0.25  # seconds
-# The recorder writes the results that have come in once this many are waiting, or once the
-# oldest has waited RECORD_WAIT; so a killed worker can have sent at most DELIVERY_CONCURRENCY +
-# RECORD_EVERY messages that were not yet written down, and those are sent again.
-RECORD_EVERY = 16
+# The lanes wait while this many results (beyond the sends in flight) are not yet written down,
+# waiting or being written; so a killed worker can have sent at most DELIVERY_CONCURRENCY +
+# MOST_UNWRITTEN messages that were not yet written down, and those are sent again.
+MOST_UNWRITTEN = 16
+# The recorder writes a round once this many results are waiting, or once the oldest has waited
+# RECORD_WAIT. Half of MOST_UNWRITTEN: while one round is written the next can gather, so the
+# sends go on (with rounds of 16, the lanes waited for the writes a tenth of their time).
+RECORD_ROUND = 8
 RECORD_WAIT = 0.05  # seconds
-# With sends in parallel, one call claims batch after batch while it has run less than this.
-KEEP_CLAIMING = 2.0  # seconds
+# With sends in parallel, one call claims batch after batch while it has run less than this (the
+# worker looks for a stop signal and for reminders due between calls; every call ends with the
+# lanes running dry, 2 % of the time with calls of 2 s).
+KEEP_CLAIMING = 5.0  # seconds
 
 
 def deliver_due(
@@ -346,13 +352,14 @@ def deliver_due(
     never two rows to one child, so each child's messages still go in the order they were queued:
     - each lane takes its next row itself as soon as its last send has finished;
     - this thread claims the next batch while the last one is still going (for up to
-      ``KEEP_CLAIMING`` seconds a call), and checks all the rows waiting in one read whenever the
-      last check is getting old: no row is sent on a check more than ``FRESH_CHECK`` old, so a
-      STOP holds that child's rows within that time;
-    - a recorder thread, with its own connection, writes the results in rounds of up to
-      ``RECORD_EVERY`` (at least every ``RECORD_WAIT``) and one commit a round, while the sends
-      go on; the lanes wait while ``concurrency`` +
-      ``RECORD_EVERY`` messages are sent and not yet written.
+      ``KEEP_CLAIMING`` seconds a call, rows due by then included), and checks all the rows
+      waiting in one read whenever the last check is getting old: no row is sent on a check more
+      than ``FRESH_CHECK`` old, so a STOP holds that child's rows within that time;
+    - a recorder thread, with its own connection, writes the results in rounds (once
+      ``RECORD_ROUND`` have come in, or the oldest has waited ``RECORD_WAIT``), one commit a round
+      (on PostgreSQL the sends of a round are one statement, in autocommit), while the sends go
+      on; the lanes wait while ``concurrency`` + ``MOST_UNWRITTEN`` messages are sent and not yet
+      written.
     A worker killed at any moment leaves at most those messages (one, sending one at a time) to
     be sent again.
     """
@@ -373,11 +380,15 @@ def deliver_due(
         return result
     engine = session.get_bind()
 
-    def more() -> list[_Claimed]:
+    def more(reader: Connection) -> list[_Claimed]:
         """The next batch, while this call has run less than KEEP_CLAIMING and rows are due."""
-        if time.monotonic() - claimed_at > KEEP_CLAIMING:
+        running = time.monotonic() - claimed_at
+        if running > KEEP_CLAIMING:
             return []
-        return claim(session, now, batch)
+        # Due by the call's clock: a reply queued while the call runs goes in this call. On the
+        # reader, in autocommit: on PostgreSQL a claim is one statement, so that is one round
+        # trip, not three (BEGIN, the claim, COMMIT).
+        return claim(reader, now + timedelta(seconds=running), batch)
 
     with (
         _Recorder(engine, now, result) as recorder,
@@ -405,7 +416,7 @@ def _dispatch(
     reader: Connection,
     waiting: list[_Claimed],
     claimed_at: float,
-    more: Callable[[], list[_Claimed]],
+    more: Callable[[Connection], list[_Claimed]],
     senders: Mapping[str, Sender],
     concurrency: int,
     pool: ThreadPoolExecutor,
@@ -428,7 +439,7 @@ def _dispatch(
                 break
             if need == "rows":
                 claimed_at = time.monotonic()  # a claim reads what a check reads
-                claimed = more()
+                claimed = more(reader)
                 claiming = bool(claimed)
                 lanes.add(claimed, claimed_at)
             else:
@@ -460,7 +471,7 @@ class _Lanes:
     ) -> None:
         self._waiting = list(waiting)
         self._senders, self._recorder = senders, recorder
-        self._most_at_risk = concurrency + RECORD_EVERY  # sent, not yet written down
+        self._most_at_risk = concurrency + MOST_UNWRITTEN  # sent, not yet written down
         self._in_flight: set[object] = set()  # recipients with a send in flight
         self._stopped: set[object] = set()  # recipients the provider said opted out, in this call
         self._checked_at = claimed_at  # the claim read what a check reads
@@ -527,25 +538,38 @@ class _Lanes:
 
     def run(self) -> None:
         """One lane: send rows until none are left."""
-        while (taken := self._next()) is not None:
+        sent: tuple[_Claimed, str | DeliveryError | None] | None = None
+        while (taken := self._next(sent)) is not None:
             item, sender = taken
-            outcome: str | DeliveryError | None = None
+            sent = (item, None)
             try:
                 outcome = _send(sender, item)
                 self._recorder.put([(item, outcome)])
-            finally:
+                sent = (item, outcome)
+            except BaseException:
                 with self._lanes_wake:
-                    self._in_flight.discard(item.recipient)
-                    if isinstance(outcome, RecipientOptedOut):
-                        self._stopped.add(item.recipient)  # the rest of their rows wait until START
-                    self._lanes_wake.notify()  # a lane waiting for this child, if any
-                    if self._supply_needed():
-                        self._supply_wake.notify()
+                    self._finished(*sent)
+                raise
 
-    def _next(self) -> tuple[_Claimed, Sender] | None:
+    def _finished(self, item: _Claimed, outcome: str | DeliveryError | None) -> None:
+        """Under the lock: a lane's send is over (its result is with the recorder)."""
+        self._in_flight.discard(item.recipient)
+        if isinstance(outcome, RecipientOptedOut):
+            self._stopped.add(item.recipient)  # the rest of their rows wait until START
+        self._lanes_wake.notify()  # a lane waiting for this child, if any
+
+    def _next(
+        self, sent: tuple[_Claimed, str | DeliveryError | None] | None = None
+    ) -> tuple[_Claimed, Sender] | None:
         """The next row this lane may send, in queue order, never a second row to a child with one
-        in flight (nor any later row to that child); None when there is nothing more to send."""
+        in flight (nor any later row to that child); None when there is nothing more to send.
+        ``sent``: the lane's last row and its result, finished under the same lock (one lock
+        taken a send, not two)."""
         with self._lanes_wake:
+            if sent is not None:
+                self._finished(*sent)
+                if self._supply_needed():
+                    self._supply_wake.notify()
             while True:
                 if self._recorder.failed() or (self._closed and not self._waiting):
                     return None
@@ -659,7 +683,7 @@ class _Recorder:
                 if first:
                     self._oldest = time.monotonic()
                 self._queue.extend(outcomes)
-                if first or len(self._queue) >= RECORD_EVERY:
+                if first or len(self._queue) >= RECORD_ROUND:
                     # The first wakes the recorder to time RECORD_WAIT from now; a full round, to write.
                     self._changed.notify_all()
 
@@ -680,7 +704,7 @@ class _Recorder:
         with self._changed:
             while True:
                 if self._queue and (
-                    len(self._queue) >= RECORD_EVERY
+                    len(self._queue) >= RECORD_ROUND
                     or self._closed
                     or time.monotonic() - self._oldest >= RECORD_WAIT
                 ):
@@ -692,13 +716,37 @@ class _Recorder:
                 timeout = RECORD_WAIT - (time.monotonic() - self._oldest) if self._queue else None
                 self._changed.wait(timeout)
 
+    def _write(
+        self, connection: Connection, taken: list[tuple[_Claimed, str | DeliveryError]], autocommit: bool
+    ) -> None:
+        """Write one round and commit it. What has been written is taken off ``taken``: on an
+        error, the rest is kept for another try."""
+        if not autocommit:
+            _record(connection, taken, self._now, self._result)
+            connection.commit()
+            taken.clear()
+            return
+        accepted = [outcome for outcome in taken if isinstance(outcome[1], str)]
+        if accepted:
+            _record(connection, accepted, self._now, self._result)  # one statement
+            taken[:] = [outcome for outcome in taken if not isinstance(outcome[1], str)]
+        if taken:
+            # The rest (a retry later, or a dead letter) is several statements: one transaction.
+            with self._engine.begin() as transaction:
+                _record(transaction, taken, self._now, self._result)
+            taken.clear()
+
     def _run(self) -> None:
         # One connection held throughout: a session would check one out (and ping it) per commit.
         with self._engine.connect() as connection:
+            autocommit = _on_postgresql(connection)
+            if autocommit:
+                # There the sends of a round are one statement, so in autocommit it is a
+                # transaction of its own: one round trip, not three (BEGIN, the statement, COMMIT).
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             while (taken := self._take()) is not None:
                 try:
-                    _record(connection, taken, self._now, self._result)
-                    connection.commit()
+                    self._write(connection, taken, autocommit)
                 except BaseException as error:  # noqa: BLE001 - handed to the sending thread
                     connection.rollback()
                     log.exception("delivery results could not be written; the sends stop")

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from app import PROJECT_ROOT, delivery
 from app.config import load_settings
 from app.conversations import InboundMessage, handle
-from app.delivery import FRESH_CHECK, LEASE, MAX_ATTEMPTS, RECORD_EVERY, deliver_due, twilio_sender
+from app.delivery import FRESH_CHECK, LEASE, MAX_ATTEMPTS, MOST_UNWRITTEN, deliver_due, twilio_sender
 from app.extensions import db
 from app.models import ChannelIdentity, Message, OutboxMessage, utcnow
 
@@ -276,8 +276,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_the_message
 ) -> None:
     # One at a time, each result is written before the next send; in parallel, results are
     # written in rounds, so the kill comes after more than a round's worth of messages.
-    kill_at = 5 if concurrency == 1 else RECORD_EVERY + 8  # accepted by the provider before the kill
-    at_risk = 1 if concurrency == 1 else concurrency + RECORD_EVERY  # the most sent twice
+    kill_at = 5 if concurrency == 1 else MOST_UNWRITTEN + 8  # accepted by the provider before the kill
+    at_risk = 1 if concurrency == 1 else concurrency + MOST_UNWRITTEN  # the most sent twice
     each = 4 if concurrency == 1 else (kill_at + 12) // 3
     written = queue_numbered({JORDAN: each, CERYS: each, AMIR: each})
     with subprocess.Popen(
@@ -394,6 +394,26 @@ def test_a_stop_while_sends_go_in_parallel_holds_the_rest_of_that_childs_message
     delivered = [(m["To"], m["Body"]) for m in fake.messages]
     for number in (CERYS, AMIR):
         assert per_child(delivered, number) == per_child(written, number)
+
+
+def test_a_message_that_falls_due_while_a_busy_call_is_sending_goes_in_that_call(
+    sms_app: Flask, fake: FakeTwilio
+) -> None:
+    # A worker busy with a long queue keeps claiming; a reply queued to go a moment later (here,
+    # 0.2 s) is claimed as soon as it is due, not left for the next call.
+    written = queue_numbered({JORDAN: 14, CERYS: 14, AMIR: 14})
+    fake.delay_seconds = 0.05  # 14 rounds of sends to three children: at least 0.7 s of sending
+    ident = identity(CERYS)
+    late = Message(child_id=ident.child_id, direction="out", channel="sms", body="Due soon", status="queued")
+    start = utcnow()
+    db.session.add(
+        OutboxMessage(message=late, identity_id=ident.id, next_attempt_at=start + timedelta(seconds=0.2))
+    )
+    db.session.commit()
+    result = deliver_due(db.session, senders(sms_app), now=start, batch=3, concurrency=4)
+    assert result.sent == len(written) + 1
+    assert at_fake(fake) == Counter([*written, (CERYS, "Due soon")])
+    assert all(r.status == "sent" for r in rows())
 
 
 def test_with_sends_in_parallel_each_result_is_written_soon_not_at_the_end_of_the_batch(
