@@ -11,8 +11,10 @@ that process) belongs to that step alone:
    ``db.session.remove()``) with the real ``twilio_sender`` until nothing is due;
 4. ``direct`` (the baseline): the same number of ``client.messages.create`` calls and nothing
    else, as many at a time as the worker sends (``DELIVERY_CONCURRENCY``), each thread with a
-   twilio client built as ``twilio_sender`` builds it: the fake provider's own full speed for that
-   many senders.
+   twilio client built as ``twilio_sender`` builds it, sending the same texts to the same numbers
+   (the reminders the schedule step queued, one child in ten in Welsh): the fake provider's own
+   full speed for that many senders. (Until 2026-12 the baseline sent one 49-character text; the
+   reminders are 120-140 characters, and a longer form costs the client about 2% more a send.)
 
 The fake Twilio server (``tests/fakes/twilio_server.py``) runs in a process of its own on
 127.0.0.1, so its threads and its list of accepted messages are neither in the measured
@@ -214,7 +216,7 @@ def step_setup(url: str, keys: str, count: int) -> dict[str, Any]:
 def step_schedule(url: str, keys: str) -> dict[str, Any]:
     """``schedule_reminders`` once, as the worker runs it."""
     from app.extensions import db
-    from app.reminders import schedule_reminders
+    from app.reminders import INVITE, reminder_text, schedule_reminders
 
     app = bench_app(url, keys)
     with app.app_context():
@@ -224,7 +226,9 @@ def step_schedule(url: str, keys: str) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         db.session.remove()
         db.engine.dispose()
+        texts = {locale: reminder_text(INVITE, locale) for locale in ("en", "cy")}
     return {
+        "texts": texts,  # what the direct sends send too
         "queued": summary.queued,
         "not_sent": summary.opted_out + summary.no_channel,
         "seconds": seconds,
@@ -284,9 +288,11 @@ def step_drain(url: str, keys: str, twilio_url: str) -> dict[str, Any]:
     }
 
 
-def step_direct(twilio_url: str, count: int, concurrency: int) -> dict[str, Any]:
+def step_direct(twilio_url: str, count: int, concurrency: int, texts_json: str) -> dict[str, Any]:
     """The baseline: ``count`` sends straight to the fake provider, no database, ``concurrency``
-    at a time (the worker's setting), each thread with a client built as ``twilio_sender`` builds it."""
+    at a time (the worker's setting), each thread with a client built as ``twilio_sender`` builds it.
+    ``texts_json``: the reminder texts by language, as the schedule step queued them; child ``n``
+    gets the one setup gave it (Welsh for one in ten) at the number setup gave it."""
     from concurrent.futures import ThreadPoolExecutor
 
     from twilio.http.http_client import TwilioHttpClient
@@ -294,11 +300,13 @@ def step_direct(twilio_url: str, count: int, concurrency: int) -> dict[str, Any]
 
     from app.delivery import DEFAULT_PROVIDER_TIMEOUT
 
+    texts = json.loads(texts_json)
+
     def send_share(share: range) -> None:
         client = Client("AC123", "token", http_client=TwilioHttpClient(timeout=DEFAULT_PROVIDER_TIMEOUT))
         client.api.base_url = twilio_url
-        body = "Hi, you have a new message. Reply MENU to see it."
         for n in share:
+            body = texts["cy"] if n % 10 == 0 else texts["en"]
             client.messages.create(to=f"+447{700000000 + n}", body=body, from_="+447700900500")
 
     start = time.perf_counter()
@@ -397,20 +405,23 @@ def measure(  # type: ignore[no-untyped-def]
                 setup = _child("setup", url, keys, str(size), env=env)
                 log(f"  fan-out {name} {size:,}: scheduling (setup took {setup['seconds']:.1f} s)")
                 schedule = _child("schedule", url, keys, env=env)
+                texts = schedule["texts"]
                 log(f"  fan-out {name} {size:,}: draining ({schedule['seconds']:.1f} s to schedule)")
                 ask("reset")
                 if size == large:
                     # The baseline just before the large drain, and again just after (below): the
                     # machine's speed drifts within a run.
                     directs.append(
-                        _direct(twilio_url, large, per_size[small]["drain"]["concurrency"], env, ask)
+                        _direct(twilio_url, large, per_size[small]["drain"]["concurrency"], texts, env, ask)
                     )
                 drain = _child("drain", url, keys, twilio_url, env=env)
                 drain["accepted_by_fake"] = ask("count")
                 log(f"  fan-out {name} {size:,}: drained in {drain['seconds']:.1f} s")
                 per_size[size] = {"setup": setup, "schedule": schedule, "drain": drain}
             ask("reset")
-            directs.append(_direct(twilio_url, large, per_size[small]["drain"]["concurrency"], env, ask))
+            directs.append(
+                _direct(twilio_url, large, per_size[small]["drain"]["concurrency"], texts, env, ask)
+            )
             log(
                 f"  fan-out {name}: {large:,} direct sends in "
                 + " and ".join(f"{d['seconds']:.1f} s" for d in directs)
@@ -428,9 +439,12 @@ def measure(  # type: ignore[no-untyped-def]
     return results
 
 
-def _direct(twilio_url: str, count: int, concurrency: int, env: dict[str, str], ask: Any) -> dict[str, Any]:
-    """The baseline: ``count`` direct sends, ``concurrency`` at a time (as the worker sends)."""
-    direct = _child("direct", twilio_url, str(count), str(concurrency), env=env)
+def _direct(
+    twilio_url: str, count: int, concurrency: int, texts: dict[str, str], env: dict[str, str], ask: Any
+) -> dict[str, Any]:
+    """The baseline: ``count`` direct sends of the reminder ``texts``, ``concurrency`` at a time
+    (as the worker sends)."""
+    direct = _child("direct", twilio_url, str(count), str(concurrency), json.dumps(texts), env=env)
     direct["accepted_by_fake"] = ask("count")
     ask("reset")
     return direct
