@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import requests
@@ -149,18 +149,19 @@ class _Claimed:
     outbox: Outgoing
     identity: Recipient | None
     pending: bool = True  # False: cancelled meanwhile (the child sent STOP), never to be sent
+    # Who the row goes to: one child's (or chat's) messages are never in flight together. The
+    # channel and address, so a chat's rows queued before it was linked (an address only) and
+    # after (an identity) count as one recipient. Worked out once: it is asked for several times
+    # a send.
+    recipient: tuple[str, str | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        address = self.identity.address if self.identity is not None else self.outbox.address
+        self.recipient = (self.channel, address)
 
     @property
     def channel(self) -> str:
         return self.outbox.message.channel
-
-    @property
-    def recipient(self) -> object:
-        """Who the row goes to: one child's (or chat's) messages are never in flight together. The
-        channel and address, so a chat's rows queued before it was linked (an address only) and
-        after (an identity) count as one recipient."""
-        address = self.identity.address if self.identity is not None else self.outbox.address
-        return (self.channel, address)
 
 
 _OUTBOX, _MESSAGE, _IDENTITY = OutboxMessage.__table__, Message.__table__, ChannelIdentity.__table__
@@ -194,10 +195,23 @@ _LEASE_IF_FREE = (
 _RECIPIENTS = select(_IDENTITY.c.id, _IDENTITY.c.address, _IDENTITY.c.opted_out).where(
     _IDENTITY.c.id.in_(bindparam("identity_ids", expanding=True))
 )
+# A check returns only the rows that must not go as they are: no longer pending (cancelled by a
+# STOP, or sent by another worker after a lease ran out), or whose child has opted out. Every row
+# it does not return is still pending to a child who has not: usually none come back.
+_CHANGED = or_(_OUTBOX.c.status != "pending", _IDENTITY.c.opted_out.is_(True))
 _CHECK = (
     select(_OUTBOX.c.id, _OUTBOX.c.status, _IDENTITY.c.opted_out)
     .outerjoin(_IDENTITY, _IDENTITY.c.id == _OUTBOX.c.identity_id)
-    .where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)))
+    .where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)), _CHANGED)
+)
+# On PostgreSQL the ids go as one array: the same statement text every time (an IN list is
+# rendered again for each number of ids), which psycopg prepares once.
+_PG_CHECK = text(
+    """
+    SELECT o.id, o.status, i.opted_out FROM outbox_message AS o
+    LEFT JOIN channel_identity AS i ON i.id = o.identity_id
+    WHERE o.id = ANY(CAST(:outbox_ids AS integer[])) AND (o.status <> 'pending' OR i.opted_out)
+    """
 )
 _OUTBOX_SENT = (
     update(_OUTBOX)
@@ -472,8 +486,10 @@ class _Lanes:
         self._waiting = list(waiting)
         self._senders, self._recorder = senders, recorder
         self._most_at_risk = concurrency + MOST_UNWRITTEN  # sent, not yet written down
-        self._in_flight: set[object] = set()  # recipients with a send in flight
-        self._stopped: set[object] = set()  # recipients the provider said opted out, in this call
+        self._in_flight: set[tuple[str, str | None]] = set()  # recipients with a send in flight
+        self._stopped: set[tuple[str, str | None]] = (
+            set()
+        )  # recipients the provider said opted out, in this call
         self._checked_at = claimed_at  # the claim read what a check reads
         self._closed = False
         self._low = 0  # the supplying thread wants more rows below this many
@@ -557,6 +573,8 @@ class _Lanes:
         if isinstance(outcome, RecipientOptedOut):
             self._stopped.add(item.recipient)  # the rest of their rows wait until START
         self._lanes_wake.notify()  # a lane waiting for this child, if any
+        if self._supply_needed():
+            self._supply_wake.notify()
 
     def _next(
         self, sent: tuple[_Claimed, str | DeliveryError | None] | None = None
@@ -568,8 +586,6 @@ class _Lanes:
         with self._lanes_wake:
             if sent is not None:
                 self._finished(*sent)
-                if self._supply_needed():
-                    self._supply_wake.notify()
             while True:
                 if self._recorder.failed() or (self._closed and not self._waiting):
                     return None
@@ -607,16 +623,17 @@ class _Lanes:
 
 def _check(reader: Session | Connection, items: list[_Claimed]) -> None:
     """Read again, in one query, whether each row is still pending and whether its child opted
-    out (two columns, nothing decrypted)."""
-    current = {row.id: row for row in reader.execute(_CHECK, {"outbox_ids": [i.outbox.id for i in items]})}
+    out (two columns, nothing decrypted; only the rows where either has changed come back)."""
+    statement = _PG_CHECK if _on_postgresql(reader) else _CHECK
+    changed = {row.id: row for row in reader.execute(statement, {"outbox_ids": [i.outbox.id for i in items]})}
     for item in items:
-        row = current.get(item.outbox.id)
-        item.pending = row is not None and row.status == "pending"
-        if row is not None and item.outbox.identity_id is not None and item.identity is not None:
-            item.identity.opted_out = row.opted_out
+        row = changed.get(item.outbox.id)
+        item.pending = row is None or row.status == "pending"
+        if item.outbox.identity_id is not None and item.identity is not None:
+            item.identity.opted_out = row is not None and bool(row.opted_out)
 
 
-def _verdict(item: _Claimed, senders: Mapping[str, Sender], stopped: set[object]) -> Prepared:
+def _verdict(item: _Claimed, senders: Mapping[str, Sender], stopped: set[tuple[str, str | None]]) -> Prepared:
     """What a checked row should do now: go with its sender, nothing, or wait (an error)."""
     sender = senders.get(item.channel)
     if sender is None or item.identity is None:

@@ -529,7 +529,8 @@ def main() -> None:
     parser.add_argument(
         "--sizes", type=int, nargs=2, metavar=("SMALL", "LARGE"), help="instead of the defaults"
     )
-    parser.add_argument("--step", nargs="+")
+    # REMAINDER: a step's arguments may start with "-" (a Fernet key can).
+    parser.add_argument("--step", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.step:
         step, *rest = args.step
