@@ -15,6 +15,7 @@ Nothing is sent to a child who has opted out: their messages are held, and Twili
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,7 +26,7 @@ from datetime import datetime, timedelta
 
 import requests
 from flask import Flask
-from sqlalchemy import Connection, Engine, bindparam, column, or_, select, text, update
+from sqlalchemy import Connection, Engine, TextClause, bindparam, column, text, update
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
@@ -165,58 +166,41 @@ class _Claimed:
 
 
 _OUTBOX, _MESSAGE, _IDENTITY = OutboxMessage.__table__, Message.__table__, ChannelIdentity.__table__
-# Built once: each claim, check and record is the same statement with new values.
-_CLAIM = (
-    select(
-        *(_OUTBOX.c[name] for name in ("id", "message_id", "identity_id", "address", "attempts")),
-        *(_OUTBOX.c[name] for name in ("buttons", "confirms_opt_out")),
-        _MESSAGE.c.channel,
-        _MESSAGE.c.body,
-    )
-    .join(_MESSAGE, _MESSAGE.c.id == _OUTBOX.c.message_id)
-    .where(
-        _OUTBOX.c.status == "pending",
-        _OUTBOX.c.next_attempt_at <= bindparam("now"),
-        or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
-    )
-    .order_by(_OUTBOX.c.id)
-    .limit(bindparam("batch"))
-)
-_LEASE_IF_FREE = (
-    update(_OUTBOX)
-    .where(
-        _OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)),
-        _OUTBOX.c.status == "pending",
-        or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until < bindparam("now")),
-    )
-    .values(lease_until=bindparam("lease"))
-    .returning(_OUTBOX.c.id)
-)
-_RECIPIENTS = select(_IDENTITY.c.id, _IDENTITY.c.address, _IDENTITY.c.opted_out).where(
-    _IDENTITY.c.id.in_(bindparam("identity_ids", expanding=True))
-)
+# Built once: each claim, check and record is the same statement with new values. A list of ids
+# goes as one value (an array on PostgreSQL, a JSON array on SQLite), so the statement text never
+# changes (an IN list is rendered again for each number of ids) and each database prepares it once.
+
+
+# "Is one of the ids in :{name}", on each database.
+_ONE_OF = {
+    "postgresql": "= ANY(CAST(:{name} AS integer[]))",
+    "sqlite": "IN (SELECT value FROM json_each(:{name}))",
+}
+
+
+def _by_dialect(sql: str, *names: str) -> dict[str, TextClause]:
+    """The statement for each database, each ``{name}`` in ``sql`` made "is one of :name"."""
+    return {
+        dialect: text(sql.format(**{name: one_of.format(name=name) for name in names}))
+        for dialect, one_of in _ONE_OF.items()
+    }
+
+
+def _ids(dialect: str, values: list[int]) -> list[int] | str:
+    """A list of ids as the statements above take it."""
+    return values if dialect == "postgresql" else json.dumps(values)
+
+
 # A check returns only the rows that must not go as they are: no longer pending (cancelled by a
 # STOP, or sent by another worker after a lease ran out), or whose child has opted out. Every row
 # it does not return is still pending to a child who has not: usually none come back.
-_CHANGED = or_(_OUTBOX.c.status != "pending", _IDENTITY.c.opted_out.is_(True))
-_CHECK = (
-    select(_OUTBOX.c.id, _OUTBOX.c.status, _IDENTITY.c.opted_out)
-    .outerjoin(_IDENTITY, _IDENTITY.c.id == _OUTBOX.c.identity_id)
-    .where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)), _CHANGED)
-)
-# On PostgreSQL the ids go as one array: the same statement text every time (an IN list is
-# rendered again for each number of ids), which psycopg prepares once.
-_PG_CHECK = text(
+_CHECK = _by_dialect(
     """
     SELECT o.id, o.status, i.opted_out FROM outbox_message AS o
     LEFT JOIN channel_identity AS i ON i.id = o.identity_id
-    WHERE o.id = ANY(CAST(:outbox_ids AS integer[])) AND (o.status <> 'pending' OR i.opted_out)
-    """
-)
-_OUTBOX_SENT = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id.in_(bindparam("outbox_ids", expanding=True)))
-    .values(status="sent", lease_until=None, last_error=None)
+    WHERE o.id {outbox_ids} AND (o.status <> 'pending' OR i.opted_out)
+    """,
+    "outbox_ids",
 )
 
 # On PostgreSQL the rows sent and their messages are marked in one statement, the values as arrays.
@@ -234,16 +218,39 @@ _PG_SENT = text(
     FROM sent WHERE message.id = sent.message_id
     """
 )
-_MESSAGE_SENT = (
-    update(_MESSAGE)
-    .where(_MESSAGE.c.id == bindparam("message_id"))
-    .values(status="sent", provider_id=bindparam("provider_id"))
+# On SQLite (which cannot update two tables in one statement) in two, each given one JSON value:
+# the outbox ids, and the [message id, provider id] pairs.
+_SQLITE_SENT = (
+    _by_dialect(
+        """
+        UPDATE outbox_message SET status = 'sent', lease_until = NULL, last_error = NULL
+        WHERE id {outbox_ids}
+        """,
+        "outbox_ids",
+    )["sqlite"],
+    text(
+        """
+        UPDATE message SET status = 'sent', provider_id = json_extract(sent.value, '$[1]')
+        FROM json_each(:sent) AS sent WHERE message.id = json_extract(sent.value, '$[0]')
+        """
+    ),
 )
-
-# On PostgreSQL a claim is one statement: the due rows are locked (skipping any another worker is
-# claiming: several workers can run side by side), leased, and returned with their message's
-# channel and text and their recipient. (SQLite cannot return a joined table's columns: there the
-# claim is a read, a lease taken where it is still free, and a read of the recipients.)
+# What a claim returns: each row with its message's channel and text and its recipient.
+_CLAIMED = (
+    _OUTBOX.c.id,
+    _OUTBOX.c.message_id,
+    _OUTBOX.c.identity_id,
+    _OUTBOX.c.address,
+    _OUTBOX.c.attempts,
+    _OUTBOX.c.buttons,
+    _OUTBOX.c.confirms_opt_out,
+    _MESSAGE.c.channel,
+    _MESSAGE.c.body,
+    column("identity_address", _IDENTITY.c.address.type),
+    _IDENTITY.c.opted_out,
+)
+# A claim is one statement: the due rows are leased and returned. On PostgreSQL they are locked
+# first, skipping any another worker is claiming, so several workers can run side by side.
 _PG_CLAIM = text(
     """
     WITH due AS (
@@ -262,50 +269,57 @@ _PG_CLAIM = text(
         o.confirms_opt_out, m.channel, m.body,
         i.address AS identity_address, i.opted_out
     """
-).columns(
-    _OUTBOX.c.id,
-    _OUTBOX.c.message_id,
-    _OUTBOX.c.identity_id,
-    _OUTBOX.c.address,
-    _OUTBOX.c.attempts,
-    _OUTBOX.c.buttons,
-    _OUTBOX.c.confirms_opt_out,
-    _MESSAGE.c.channel,
-    _MESSAGE.c.body,
-    column("identity_address", _IDENTITY.c.address.type),
-    _IDENTITY.c.opted_out,
+).columns(*_CLAIMED)
+# On SQLite a writer holds the whole database, so no other worker can lease the same rows
+# meanwhile; it cannot return a joined table's columns, so those are scalar subqueries. (Its
+# datetimes are text: the values are bound as the columns' own type writes them.)
+_SQLITE_CLAIM = (
+    text(
+        """
+        UPDATE outbox_message SET lease_until = :lease
+        WHERE id IN (
+            SELECT due.id FROM outbox_message AS due
+            WHERE due.status = 'pending' AND due.next_attempt_at <= :now
+                AND (due.lease_until IS NULL OR due.lease_until < :now)
+            ORDER BY due.id LIMIT :batch
+        )
+        RETURNING id, message_id, identity_id, address, attempts, buttons, confirms_opt_out,
+            (SELECT m.channel FROM message AS m WHERE m.id = outbox_message.message_id) AS channel,
+            (SELECT m.body FROM message AS m WHERE m.id = outbox_message.message_id) AS body,
+            (SELECT i.address FROM channel_identity AS i WHERE i.id = outbox_message.identity_id)
+                AS identity_address,
+            (SELECT i.opted_out FROM channel_identity AS i WHERE i.id = outbox_message.identity_id)
+                AS opted_out
+        """
+    )
+    .bindparams(
+        bindparam("now", type_=_OUTBOX.c.next_attempt_at.type),
+        bindparam("lease", type_=_OUTBOX.c.lease_until.type),
+    )
+    .columns(*_CLAIMED)
 )
 
 
-def _on_postgresql(session: Session | Connection) -> bool:
+def _dialect(session: Session | Connection) -> str:
     bind = session if isinstance(session, Connection) else session.get_bind()
-    return bind.dialect.name == "postgresql"
+    return bind.dialect.name
+
+
+def _on_postgresql(session: Session | Connection) -> bool:
+    return _dialect(session) == "postgresql"
 
 
 def claim(session: Session | Connection, now: datetime, batch: int) -> list[_Claimed]:
     """Take due rows under a lease, committing so other workers skip them; each row is read with
     its message and recipient, as plain values."""
     lease = now + LEASE
-    if _on_postgresql(session):
-        found = sorted(session.execute(_PG_CLAIM, {"now": now, "batch": batch, "lease": lease}).all())
-        identities = {
-            r.identity_id: Recipient(r.identity_id, r.identity_address, r.opted_out)
-            for r in found
-            if r.identity_id and r.identity_address is not None
-        }
-    else:
-        found = session.execute(_CLAIM, {"now": now, "batch": batch}).all()
-        if found:
-            # Another worker may have leased some of these since they were read: the lease is
-            # taken only where it is still free, and only the rows it was taken for are sent.
-            ids = {"outbox_ids": [r.id for r in found], "now": now, "lease": lease}
-            leased = set(session.scalars(_LEASE_IF_FREE, ids))
-            found = [r for r in found if r.id in leased]
-        identity_ids = list({r.identity_id for r in found if r.identity_id})
-        identities = {
-            r.id: Recipient(r.id, r.address, r.opted_out)
-            for r in (session.execute(_RECIPIENTS, {"identity_ids": identity_ids}) if identity_ids else ())
-        }
+    statement = _PG_CLAIM if _on_postgresql(session) else _SQLITE_CLAIM
+    found = sorted(session.execute(statement, {"now": now, "batch": batch, "lease": lease}).all())
+    identities = {
+        r.identity_id: Recipient(r.identity_id, r.identity_address, r.opted_out)
+        for r in found
+        if r.identity_id and r.identity_address is not None
+    }
     session.commit()
     claimed = []
     for r in found:
@@ -624,8 +638,9 @@ class _Lanes:
 def _check(reader: Session | Connection, items: list[_Claimed]) -> None:
     """Read again, in one query, whether each row is still pending and whether its child opted
     out (two columns, nothing decrypted; only the rows where either has changed come back)."""
-    statement = _PG_CHECK if _on_postgresql(reader) else _CHECK
-    changed = {row.id: row for row in reader.execute(statement, {"outbox_ids": [i.outbox.id for i in items]})}
+    dialect = _dialect(reader)
+    ids = _ids(dialect, [i.outbox.id for i in items])
+    changed = {row.id: row for row in reader.execute(_CHECK[dialect], {"outbox_ids": ids})}
     for item in items:
         row = changed.get(item.outbox.id)
         item.pending = row is None or row.status == "pending"
@@ -810,11 +825,9 @@ def _record(
                 },
             )
         else:
-            session.execute(_OUTBOX_SENT, {"outbox_ids": [row.id for row, _ in sent]})
-            # SQLite runs the statement for each row in its own C loop, with no round trips.
-            session.execute(
-                _MESSAGE_SENT, [{"message_id": row.message_id, "provider_id": sid} for row, sid in sent]
-            )
+            outbox, messages = _SQLITE_SENT
+            session.execute(outbox, {"outbox_ids": json.dumps([row.id for row, _ in sent])})
+            session.execute(messages, {"sent": json.dumps([[row.message_id, sid] for row, sid in sent])})
         result.sent += len(sent)
     for item, outcome in outcomes:
         if isinstance(outcome, DeliveryError):
