@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 import requests
 from flask import Flask
-from sqlalchemy import Connection, Engine, TextClause, bindparam, column, text, update
+from sqlalchemy import Connection, Engine, bindparam, column, text, update
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
@@ -170,38 +170,18 @@ _OUTBOX, _MESSAGE, _IDENTITY = OutboxMessage.__table__, Message.__table__, Chann
 # goes as one value (an array on PostgreSQL, a JSON array on SQLite), so the statement text never
 # changes (an IN list is rendered again for each number of ids) and each database prepares it once.
 
-
-# "Is one of the ids in :{name}", on each database.
-_ONE_OF = {
-    "postgresql": "= ANY(CAST(:{name} AS integer[]))",
-    "sqlite": "IN (SELECT value FROM json_each(:{name}))",
-}
-
-
-def _by_dialect(sql: str, *names: str) -> dict[str, TextClause]:
-    """The statement for each database, each ``{name}`` in ``sql`` made "is one of :name"."""
-    return {
-        dialect: text(sql.format(**{name: one_of.format(name=name) for name in names}))
-        for dialect, one_of in _ONE_OF.items()
-    }
-
-
-def _ids(dialect: str, values: list[int]) -> list[int] | str:
-    """A list of ids as the statements above take it."""
-    return values if dialect == "postgresql" else json.dumps(values)
-
-
 # A check returns only the rows that must not go as they are: no longer pending (cancelled by a
 # STOP, or sent by another worker after a lease ran out), or whose child has opted out. Every row
 # it does not return is still pending to a child who has not: usually none come back.
-_CHECK = _by_dialect(
-    """
+_CHECK_SQL = """
     SELECT o.id, o.status, i.opted_out FROM outbox_message AS o
     LEFT JOIN channel_identity AS i ON i.id = o.identity_id
-    WHERE o.id {outbox_ids} AND (o.status <> 'pending' OR i.opted_out)
-    """,
-    "outbox_ids",
-)
+    WHERE o.id {one_of} AND (o.status <> 'pending' OR i.opted_out)
+"""
+_CHECK = {
+    "postgresql": text(_CHECK_SQL.format(one_of="= ANY(CAST(:outbox_ids AS integer[]))")),
+    "sqlite": text(_CHECK_SQL.format(one_of="IN (SELECT value FROM json_each(:outbox_ids))")),
+}
 
 # On PostgreSQL the rows sent and their messages are marked in one statement, the values as arrays.
 _PG_SENT = text(
@@ -221,13 +201,12 @@ _PG_SENT = text(
 # On SQLite (which cannot update two tables in one statement) in two, each given one JSON value:
 # the outbox ids, and the [message id, provider id] pairs.
 _SQLITE_SENT = (
-    _by_dialect(
+    text(
         """
         UPDATE outbox_message SET status = 'sent', lease_until = NULL, last_error = NULL
-        WHERE id {outbox_ids}
-        """,
-        "outbox_ids",
-    )["sqlite"],
+        WHERE id IN (SELECT value FROM json_each(:outbox_ids))
+        """
+    ),
     text(
         """
         UPDATE message SET status = 'sent', provider_id = json_extract(sent.value, '$[1]')
@@ -643,7 +622,9 @@ def _check(reader: Session | Connection, items: list[_Claimed]) -> None:
     """Read again, in one query, whether each row is still pending and whether its child opted
     out (two columns, nothing decrypted; only the rows where either has changed come back)."""
     dialect = _dialect(reader)
-    ids = _ids(dialect, [i.outbox.id for i in items])
+    ids: list[int] | str = [i.outbox.id for i in items]
+    if dialect != "postgresql":
+        ids = json.dumps(ids)  # SQLite reads it with json_each
     changed = {row.id: row for row in reader.execute(_CHECK[dialect], {"outbox_ids": ids})}
     for item in items:
         row = changed.get(item.outbox.id)
