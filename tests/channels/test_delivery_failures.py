@@ -107,6 +107,7 @@ def test_sends_in_flight_together_are_to_different_children_each_in_the_order_qu
 ) -> None:
     assert load_settings(str(sms_app.instance_path), environ={})["DELIVERY_CONCURRENCY"] == 4
     written = queue_numbered({JORDAN: 4, CERYS: 4, AMIR: 4})
+    sms_app.config["PROVIDER_TIMEOUT_SECONDS"] = 5  # slow, not timing out, on a busy machine too
     fake.delay_seconds = 0.05  # a slow provider: several sends overlap
     result = deliver_due(db.session, senders(sms_app), now=utcnow(), concurrency=4)
     assert result.sent == len(written)
@@ -402,6 +403,9 @@ def test_a_message_that_falls_due_while_a_busy_call_is_sending_goes_in_that_call
     # A worker busy with a long queue keeps claiming; a reply queued to go a moment later (here,
     # 0.2 s) is claimed as soon as it is due, not left for the next call.
     written = queue_numbered({JORDAN: 14, CERYS: 14, AMIR: 14})
+    # Slow, not timing out: with this file's 0.2 s timeout a busy CI machine once timed out two of
+    # these 0.05 s sends, and they were left to retry instead of sent.
+    sms_app.config["PROVIDER_TIMEOUT_SECONDS"] = 5
     fake.delay_seconds = 0.05  # 14 rounds of sends to three children: at least 0.7 s of sending
     ident = identity(CERYS)
     late = Message(child_id=ident.child_id, direction="out", channel="sms", body="Due soon", status="queued")
