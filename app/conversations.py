@@ -200,7 +200,8 @@ class ChildFacts(Mapping[str, str | None]):
     read and kept for the rest of this message.
 
     Most messages name no reviewing officer, review date or office hours, so most messages look
-    none of them up (see ``Context``). Reads happen inside the message's own transaction."""
+    none of them up (see ``Context``). Reads happen inside the message's own transaction, on its
+    connection: through the session, an ORM query builds its compile state again on every call."""
 
     def __init__(self, session: Session, child: AnyChild, locale: str, now: datetime):
         self._session, self._child, self._locale, self._now = session, child, locale, now
@@ -213,7 +214,7 @@ class ChildFacts(Mapping[str, str | None]):
     @cached_property
     def _iro(self) -> Any:
         """The reviewing officer's name and phone (one query: no ORM objects to build)."""
-        return self._session.execute(CURRENT_IRO, {"child": self._child.id}).first()
+        return self._session.connection().execute(CURRENT_IRO, {"child": self._child.id}).first()
 
     def _look_up(self, name: str) -> str | None:
         child, locale = self._child, self._locale
@@ -233,7 +234,9 @@ class ChildFacts(Mapping[str, str | None]):
             iro = self._iro
             return display_phone(iro.contact_phone) if iro and iro.contact_phone else None
         if name == "next_review":
-            day = self._session.scalar(NEXT_REVIEW_DAY, {"child": child.id, "today": self._now.date()})
+            day = self._session.connection().scalar(
+                NEXT_REVIEW_DAY, {"child": child.id, "today": self._now.date()}
+            )
             return format_day(day, locale) if day else None
         if name == "service_name":
             return child.authority.name
