@@ -100,11 +100,23 @@ def _inserted_ids(connection: Connection, table: Table, key: Any, rows: list[dic
     The statement is built once for each table, set of columns and number of rows, with a named
     parameter per value, so SQLAlchemy compiles it once and psycopg can prepare it. (SQLAlchemy's
     own ordered form for a list of rows, its "insertmanyvalues", rebuilt its batches on every call:
-    about a fifth of a message's time on PostgreSQL went on that one INSERT.)"""
+    about a fifth of a message's time on PostgreSQL went on that one INSERT.) More than
+    ``MOST_ROWS`` rows go in several statements, each numbered after the one before."""
+    if len(rows) > MOST_ROWS:
+        return [
+            new_id
+            for start in range(0, len(rows), MOST_ROWS)
+            for new_id in _inserted_ids(connection, table, key, rows[start : start + MOST_ROWS])
+        ]
     columns = tuple(rows[0])
     statement = _multi_row_insert(table, key.key, columns, len(rows))
     values = {f"r{n}_{name}": row[name] for n, row in enumerate(rows) for name in columns}
     return sorted(connection.execute(statement, values).scalars())
+
+
+# A message writes a handful of rows; this bounds a statement's parameters (SQLite allows 32,766)
+# and the size of the statements kept.
+MOST_ROWS = 50
 
 
 @lru_cache(maxsize=256)

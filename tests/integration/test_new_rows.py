@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Concern, Message, OutboxMessage
-from app.new_rows import insert_new
+from app.new_rows import MOST_ROWS, insert_new
 
 
 def _message(body: str, **fields: object) -> Message:
@@ -28,6 +28,24 @@ def test_each_object_gets_the_id_of_its_own_row_in_the_order_given(app: Flask) -
         assert ids == sorted(ids) and len(set(ids)) == 7
         stored = dict(db.session.execute(select(Message.id, Message.body)).all())
         assert [stored[m.id] for m in messages] == [f"reply {n}" for n in range(7)]
+
+
+def test_more_rows_than_one_statement_holds_and_the_same_shape_again_keep_each_id_with_its_row(
+    app: Flask,
+) -> None:
+    with app.app_context():
+        many = [_message(f"long {n}") for n in range(MOST_ROWS * 2 + 3)]
+        insert_new(db.session, many)
+        again = [_message(f"again {n}", status="sent") for n in range(3)]
+        insert_new(db.session, again)  # a statement built once before is used again
+        more = [_message(f"more {n}", status="sent") for n in range(3)]
+        insert_new(db.session, more)
+        db.session.commit()
+        stored = dict(db.session.execute(select(Message.id, Message.body)).all())
+        written = [*many, *again, *more]
+        assert len({m.id for m in written}) == len(written)
+        assert [stored[m.id] for m in written] == [m.body for m in written]
+        assert [m.id for m in written] == sorted(m.id for m in written)
 
 
 def test_unset_columns_take_the_model_defaults_and_relationships_fill_foreign_keys(app: Flask) -> None:
