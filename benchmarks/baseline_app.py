@@ -15,7 +15,7 @@ CSRF as the real webhook is. Call ``prepare(engine)`` once before starting the s
 from __future__ import annotations
 
 from flask import Flask, Response, request
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, func, insert
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select
 from sqlalchemy.engine import Engine
 
 from app import create_app as create_real_app
@@ -45,7 +45,8 @@ def prepare(engine: Engine) -> None:
 def floor_count(engine: Engine) -> int:
     """How many rows the floor endpoint has committed."""
     with engine.connect() as connection:
-        return int(connection.scalar(floor_rows.select().with_only_columns(func.count())) or 0)
+        # select_from: a count alone names no table, and SQLAlchemy would drop the FROM (always 1).
+        return int(connection.scalar(select(func.count()).select_from(floor_rows)) or 0)
 
 
 def add_baselines(app: Flask) -> Flask:

@@ -5,11 +5,13 @@ No timings here: the benchmark measures, these only check that what it sends is 
 
 from __future__ import annotations
 
+import statistics
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
@@ -26,6 +28,7 @@ from benchmarks.webhook import (
     parse_line,
     signed_line,
 )
+from benchmarks.webhook_cpu import measure, summary
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +119,27 @@ def test_each_child_sends_whole_conversations_in_order_and_never_two_messages_cl
                 assert any(s[: len(texts)] == texts for s in scripts)
                 break
             texts = texts[len(script) :]
+
+
+def test_the_cpu_measure_sends_every_request_to_both_endpoints_and_reports_each_round(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cpu.db"
+    said: list[str] = []
+    results = measure(url, children=6, rounds=2, per_round=5, say=said.append)
+    assert [len(rounds) for rounds in results.values()] == [2, 2]
+    assert [line.split(":")[0] for line in said] == ["round 1", "round 2"]
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        received = connection.scalar(
+            select(func.count()).select_from(Message).where(Message.direction == "in")
+        )
+    # The warm-up (one round's worth) and both rounds: every request was handled and kept.
+    assert received == 5 * 3 and floor_count(engine) == 5 * 3
+    engine.dispose()
+    figures = summary(results)
+    assert figures["webhook"]["cpu_ms"] > 0 and figures["floor"]["cpu_ms"] > 0
+    assert figures["ratio"] == round(
+        statistics.median(
+            f.cpu_ms / w.cpu_ms for w, f in zip(results["webhook"], results["floor"], strict=True)
+        ),
+        3,
+    )
