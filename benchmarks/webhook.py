@@ -705,7 +705,7 @@ class Server:
         self.log.close()
 
 
-def _process_ticks(pid: int, children: bool = False) -> int:
+def process_ticks(pid: int, children: bool = False) -> int:
     """CPU ticks a process has used (and, if asked, its children that have been waited for)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -733,10 +733,10 @@ class OtherLoad:
     database: str | None
 
     def _ours(self) -> int:
-        ticks = _process_ticks(os.getpid(), children=True)
+        ticks = process_ticks(os.getpid(), children=True)
         if self.server.process is not None:
-            ticks += _process_ticks(self.server.process.pid)
-            ticks += sum(_process_ticks(pid) for pid in self.server.worker_pids())
+            ticks += process_ticks(self.server.process.pid)
+            ticks += sum(process_ticks(pid) for pid in self.server.worker_pids())
         if self.database:
             for entry in Path("/proc").iterdir():
                 if entry.name.isdigit():
@@ -747,7 +747,7 @@ class OtherLoad:
                     except OSError:
                         continue
                     if command.startswith("postgres: ") and f" {self.database} " in command:
-                        ticks += _process_ticks(int(entry.name))
+                        ticks += process_ticks(int(entry.name))
         return ticks
 
     def start(self) -> tuple[int, int, float]:
