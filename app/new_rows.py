@@ -14,10 +14,12 @@ key from the parent's new id. Objects already in the session are the session's t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, TextClause, bindparam, insert, inspect, text
+from sqlalchemy import BindParameter, Connection, Table, TextClause, bindparam, insert, inspect, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
@@ -132,6 +134,92 @@ def _multi_row_insert(table: Table, key: str, columns: tuple[str, ...], count: i
         text(f'INSERT INTO "{table.name}" ({names}) VALUES {rows} RETURNING "{returned.name}"')
         .bindparams(
             *(bindparam(f"r{n}_{name}", type_=table.c[name].type) for n in range(count) for name in columns)
+        )
+        .columns(returned)
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Guard:
+    """A data-modifying statement (``UPDATE ... RETURNING``) that ``insert_new_if`` runs first,
+    inside its one statement: the new rows go in only if it returned a row. ``sql`` names its
+    values as ``:name``, each typed by one of ``params``."""
+
+    sql: str
+    params: tuple[BindParameter[Any], ...]
+
+
+def one_statement_rows(objects: Sequence[Base]) -> list[dict[str, Any]] | None:
+    """The rows of ``objects`` if ``insert_new_if`` can write them in one statement (new rows of
+    one table, the same columns set in each, numbered by the database, no more than
+    ``MOST_ROWS``); else None."""
+    if not objects or len(objects) > MOST_ROWS:
+        return None
+    table = objects[0].__table__  # type: ignore[attr-defined]
+    key = table.autoincrement_column
+    if key is None or any(obj.__table__ is not table for obj in objects):  # type: ignore[attr-defined]
+        return None
+    rows = [column_values(obj) for obj in objects]
+    columns = rows[0].keys()
+    if key.key in columns or any(row.keys() != columns for row in rows):
+        return None
+    return rows
+
+
+def insert_new_if(
+    connection: Connection,
+    objects: Sequence[Base],
+    rows: list[dict[str, Any]],
+    guard: Guard,
+    values: dict[str, Any],
+) -> bool:
+    """PostgreSQL: run ``guard`` and insert ``objects`` in one statement, the rows only if the guard
+    changed a row, and set each object's new id. False if the guard changed nothing (then nothing
+    at all was written). ``rows`` are the objects' rows from ``one_statement_rows``; ``values``
+    are the guard's.
+
+    One statement is atomic on its own, so on a connection in autocommit it needs no BEGIN and no
+    COMMIT: a message's whole write is one round trip instead of four. A unique key taken raises
+    ``IntegrityError`` and the guard's change is undone with the rest."""
+    table = objects[0].__table__  # type: ignore[attr-defined]
+    key = table.autoincrement_column
+    columns = tuple(rows[0])
+    statement = _guarded_insert(guard, table, key.key, columns, len(rows))
+    params = dict(values)
+    params.update({f"r{n}_{name}": row[name] for n, row in enumerate(rows) for name in columns})
+    new_ids = sorted(connection.execute(statement, params).scalars())
+    if not new_ids:
+        return False
+    for obj, new_id in zip(objects, new_ids, strict=True):
+        setattr(obj, key.key, new_id)
+    return True
+
+
+@lru_cache(maxsize=64)
+def _guarded_insert(guard: Guard, table: Table, key: str, columns: tuple[str, ...], count: int) -> TextClause:
+    """``WITH guard AS (...) INSERT INTO table (...) SELECT * FROM (VALUES ...) WHERE EXISTS
+    (SELECT 1 FROM guard) RETURNING key``, built once per guard, table, columns and row count.
+
+    In a ``VALUES`` list that feeds a ``SELECT`` PostgreSQL cannot take the columns' types from
+    the table, so each value is cast to its column's type. The rows go in the order listed (the
+    filter is one test of the guard, not of each row), so the ids sorted match ``rows``."""
+    dialect = postgresql.dialect()
+    types = {name: table.c[name].type.compile(dialect=dialect) for name in columns}
+    names = ", ".join(f'"{table.c[name].name}"' for name in columns)
+    rows = ", ".join(
+        "(" + ", ".join(f"CAST(:r{n}_{name} AS {types[name]})" for name in columns) + ")"
+        for n in range(count)
+    )
+    returned = table.c[key]
+    return (
+        text(
+            f"WITH guard AS ({guard.sql}) "
+            f'INSERT INTO "{table.name}" ({names}) SELECT * FROM (VALUES {rows}) AS new_rows ({names}) '
+            f'WHERE EXISTS (SELECT 1 FROM guard) RETURNING "{returned.name}"'
+        )
+        .bindparams(
+            *guard.params,
+            *(bindparam(f"r{n}_{name}", type_=table.c[name].type) for n in range(count) for name in columns),
         )
         .columns(returned)
     )

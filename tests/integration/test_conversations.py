@@ -193,12 +193,17 @@ def test_pausing_a_form_is_recorded_in_the_clear_for_a_later_nudge(demo: Flask) 
     assert not state.data["paused"] and state.paused_at is None
 
 
+@pytest.mark.parametrize("caller_transaction", [False, True], ids=["fresh session", "open transaction"])
 def test_two_messages_from_one_child_at_the_same_moment_are_handled_one_after_the_other(
-    demo: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    demo: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, caller_transaction: bool
 ) -> None:
     """Neither message is worked out on a state the other has already moved on: the first finds at
     its commit that the state's revision changed, and is worked out again on the state the second
-    left (nothing is locked while a message is worked out, on either database)."""
+    left (nothing is locked while a message is worked out, on either database).
+
+    With a fresh session (as every webhook has) PostgreSQL reads outside a transaction and writes in
+    one statement, which then writes nothing; inside a caller's open transaction it writes in that
+    transaction, which is rolled back. Both must end the same way."""
     import app.conversations as conversations
 
     other = "+447700900002"
@@ -224,6 +229,8 @@ def test_two_messages_from_one_child_at_the_same_moment_are_handled_one_after_th
         return real(*args, **kwargs)
 
     monkeypatch.setattr(conversations, "engine_context", context_then_a_second_message)
+    if not caller_transaction:
+        db.session.remove()
     with caplog.at_level("INFO", logger="app.conversations"):
         first = handle(sms("1", provider_id="SM-first"))
     threads[0].join(30)
@@ -292,3 +299,60 @@ def test_a_stop_arriving_while_another_message_is_handled_leaves_nothing_to_send
         .where(OutboxMessage.status == "pending")
     ).all()
     assert pending == [], "a reply queued around the STOP would reach the child after a later START"
+
+
+def test_a_copy_of_a_message_moves_nothing_on(demo: Flask) -> None:
+    """A copy (the same provider id) is refused as a whole: its rows are not stored, and the
+    conversation's state is left as the first copy left it (on PostgreSQL the state's move and the
+    rows are one statement, so the refused rows take the move with them)."""
+    handle(sms("menu", provider_id="SM-menu"))
+    handle(sms("my views", provider_id="SM-views"))
+    db.session.remove()
+    before = db.session.execute(select(ConversationState.data, ConversationState.revision)).one()
+    messages = count(Message)
+    db.session.remove()
+    copy = handle(sms("later", provider_id="SM-views"))
+    assert copy.duplicate and copy.replies == []
+    after = db.session.execute(select(ConversationState.data, ConversationState.revision)).one()
+    assert after == before
+    assert count(Message) == messages
+
+
+def test_a_stop_that_clashes_with_another_message_is_worked_out_again_and_still_opts_out(
+    demo: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A STOP writes more than the usual message (the opt-out, a notice for the reviewing officer),
+    so on PostgreSQL it goes in a transaction even after reading outside one: when another message
+    moved the conversation on meanwhile, all of it is rolled back, and the STOP is worked out again
+    and applied once, not refused as a copy of itself."""
+    import app.conversations as conversations
+    from app.models import ChannelIdentity
+
+    handle(sms("menu", provider_id="SM-menu"))
+    db.session.remove()
+    real, threads, errors = conversations.engine_context, [], []
+
+    def context_then_another_message(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not threads:
+            other = threading.Thread(
+                target=_handle_in_thread, args=(demo, sms("help", provider_id="SM-help"), errors)
+            )
+            threads.append(other)
+            other.start()
+            other.join(30)
+            assert not other.is_alive(), "the other message waited for the STOP"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conversations, "engine_context", context_then_another_message)
+    with caplog.at_level("INFO", logger="app.conversations"):
+        stop = handle(sms("STOP", provider_id="SM-stop"))
+    assert not errors
+    assert "handling it again" in caplog.text
+    assert not stop.duplicate and [e["kind"] for e in stop.effects] == ["opted_out"] and stop.replies
+    assert ChannelIdentity.find(db.session, "sms", JORDAN).opted_out
+    notices = db.session.scalars(select(Concern).where(Concern.category == "opted_out")).all()
+    assert len(notices) == 1
+    stored = db.session.scalars(
+        select(Message.provider_id).where(Message.direction == "in").order_by(Message.id)
+    ).all()
+    assert stored == ["SM-menu", "SM-help", "SM-stop"]

@@ -44,4 +44,7 @@ def test_the_message_index_migration_goes_down_and_up_again(app: Flask) -> None:
     columns, where = after["ix_message_sender_index"]
     assert columns == ["sender_index"]
     assert where is not None and "sender_index IS NOT NULL" in where
-    assert after["ix_message_child_id_direction_created_at"] == (["child_id", "direction", "created_at"], None)
+    assert after["ix_message_child_id_direction_created_at"] == (
+        ["child_id", "direction", "created_at"],
+        None,
+    )
