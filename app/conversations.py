@@ -576,10 +576,10 @@ class _Conversation:
         first message makes the row: two first messages clash on its key (``IntegrityError``).
         On PostgreSQL the message was read outside a transaction (``autocommit``). The usual
         write, new rows of one table and the state moved on, then goes in one statement
-        (``insert_new_if``: the state's UPDATE and the INSERT together, atomic on their own), with no
-        BEGIN and no COMMIT: four round trips fewer than the transaction. Any other write (the
-        first message, an opt-out, a concern beside the message, objects the session holds) opens
-        a transaction first and goes as below.
+        (``insert_new_if``: the state's UPDATE, or for a child's first message its INSERT, and the
+        rows' INSERT together, atomic on their own), with no BEGIN and no COMMIT: three round trips
+        fewer than the transaction. Any other write (an opt-out, a concern beside the message,
+        objects the session holds) opens a transaction first and goes as below.
         """
         if self.autocommit:
             if self._write_in_one_statement():
@@ -608,7 +608,7 @@ class _Conversation:
     def _write_in_one_statement(self) -> bool:
         """The write in one statement, if it fits; False (nothing written) if it does not."""
         state, session = self.state, self.session
-        if state is None or state.revision is None or self.changes:
+        if state is None or self.changes:
             return False
         if session.new or session.dirty or session.deleted:
             return False
@@ -620,9 +620,11 @@ class _Conversation:
             "new_data": state.data,
             "new_paused": state.paused_at,
             "at": self.now,
-            "read_at": state.revision,
         }
-        if not insert_new_if(session.connection(), self.new, rows, STATE_MOVED_ON, values):
+        guard = STATE_STARTED
+        if state.revision is not None:
+            guard, values["read_at"] = STATE_MOVED_ON, state.revision
+        if not insert_new_if(session.connection(), self.new, rows, guard, values):
             raise StaleDataError(f"the conversation of child {state.child_id} moved on meanwhile")
         self.outcome.message_id = self.message.id if self.message else None
         return True
@@ -673,6 +675,15 @@ STATE_MOVED_ON = Guard(
         bindparam("child", type_=_STATES.c.child_id.type),
         bindparam("read_at", type_=_STATES.c.revision.type),
     ),
+)
+
+# STATE_INSERT as a guard: a child's first message makes the row, unless another message from the
+# child made it meanwhile (then nothing is written and this one is worked out again on that state).
+STATE_STARTED = Guard(
+    sql='INSERT INTO "conversation_state" ("child_id", "data", "paused_at", "updated_at", "revision") '
+    "VALUES (:child, :new_data, :new_paused, :at, 1) "
+    'ON CONFLICT ("child_id") DO NOTHING RETURNING "child_id"',
+    params=STATE_MOVED_ON.params[:4],
 )
 
 

@@ -356,3 +356,41 @@ def test_a_stop_that_clashes_with_another_message_is_worked_out_again_and_still_
         select(Message.provider_id).where(Message.direction == "in").order_by(Message.id)
     ).all()
     assert stored == ["SM-menu", "SM-help", "SM-stop"]
+
+
+def test_two_first_messages_from_one_child_at_the_same_moment_are_both_handled(
+    demo: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child's first message makes their conversation's row; when another first message made it
+    meanwhile, this one writes nothing and is worked out again on that row, not refused."""
+    import app.conversations as conversations
+
+    db.session.remove()
+    assert count(ConversationState) == 0
+    db.session.remove()
+    real, threads, errors = conversations.engine_context, [], []
+
+    def context_then_another_first_message(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not threads:
+            other = threading.Thread(
+                target=_handle_in_thread, args=(demo, sms("menu", provider_id="SM-other"), errors)
+            )
+            threads.append(other)
+            other.start()
+            other.join(30)
+            assert not other.is_alive(), "the other first message waited"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conversations, "engine_context", context_then_another_first_message)
+    with caplog.at_level("INFO", logger="app.conversations"):
+        first = handle(sms("who is my iro", provider_id="SM-first"))
+    assert not errors
+    assert "handling it again" in caplog.text
+    assert not first.duplicate and any("Priya Shah" in reply for reply in first.replies)
+    assert count(ConversationState) == 1
+    revision = db.session.scalar(select(ConversationState.revision))
+    assert revision == 2, "made by one message, moved on by the other"
+    stored = db.session.scalars(
+        select(Message.provider_id).where(Message.direction == "in").order_by(Message.id)
+    ).all()
+    assert stored == ["SM-other", "SM-first"]
