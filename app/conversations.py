@@ -375,7 +375,7 @@ def render_for_child(
 
 
 class _Conversation:
-    """One inbound message being handled inside one transaction."""
+    """One inbound message being handled: its reads, then all its writes at once."""
 
     def __init__(
         self, session: Session, inbound: InboundMessage, now: datetime, inline: bool, autocommit: bool = False
@@ -567,8 +567,9 @@ class _Conversation:
     def write(self) -> None:
         """Write everything this message changed, in the session's transaction (not committed).
 
-        The new rows go with Core (``app.new_rows``); changes to objects the session holds (an
-        opt-out, a language, a claimed link code) are flushed first. Every message moves the
+        The state goes first, then changes to objects the session holds (outbox rows a STOP
+        cancels, a claimed link code) are flushed, and the new rows go with Core
+        (``app.new_rows``). Every message moves the
         conversation state's revision on, even one that leaves the conversation where it was (a
         STOP, a photo, an urgent message): of two messages from one child handled at once, the
         second always finds here that the first came in between (``StaleDataError``) and is worked
@@ -584,26 +585,29 @@ class _Conversation:
         if self.autocommit:
             if self._write_in_one_statement():
                 return
+            # The session's commit and rollback still end this transaction: psycopg sends COMMIT or
+            # ROLLBACK whenever the server says a transaction is open, autocommit or not.
             self.session.connection().exec_driver_sql("BEGIN")
+        connection = self.session.connection()
+        # The state first, as in the one statement: both ways lock the state's row before the new
+        # rows' keys, so two messages written the two ways cannot wait for each other in a circle.
+        state = self.state
+        if state is not None:
+            values = {
+                "child": state.child_id,
+                "new_data": state.data,
+                "new_paused": state.paused_at,
+                "at": self.now,
+            }
+            if state.revision is None:
+                connection.execute(STATE_INSERT, values)
+            elif connection.execute(STATE_UPDATE, {**values, "read_at": state.revision}).rowcount != 1:
+                raise StaleDataError(f"the conversation of child {state.child_id} moved on meanwhile")
         self.session.flush()
         insert_new(self.session, self.new)
-        connection = self.session.connection()
         for change in self.changes:
             connection.execute(change)
         self.outcome.message_id = self.message.id if self.message else None
-        state = self.state
-        if state is None:
-            return
-        values = {
-            "child": state.child_id,
-            "new_data": state.data,
-            "new_paused": state.paused_at,
-            "at": self.now,
-        }
-        if state.revision is None:
-            connection.execute(STATE_INSERT, values)
-        elif connection.execute(STATE_UPDATE, {**values, "read_at": state.revision}).rowcount != 1:
-            raise StaleDataError(f"the conversation of child {state.child_id} moved on meanwhile")
 
     def _write_in_one_statement(self) -> bool:
         """The write in one statement, if it fits; False (nothing written) if it does not."""
@@ -764,10 +768,11 @@ ATTEMPTS = 3
 
 
 def handle(inbound: InboundMessage, *, inline: bool = True, now: datetime | None = None) -> Outcome:
-    """Handle one inbound message in one transaction and return what to send back.
+    """Handle one inbound message, all its writes at once, and return what to send back.
 
     Everything is worked out first, reading only; then every write goes in one short flush and
-    commit (on SQLite within the database's write turn: ``app.write_turns``). The unique provider
+    commit (on SQLite within the database's write turn: ``app.write_turns``), or on PostgreSQL,
+    for the usual message, in one statement (``_Conversation.write``). The unique provider
     id decides duplicates there: of two copies, exactly one is stored and the other changes nothing
     and is reported as a duplicate. If another message moved this child's conversation on in the
     meantime (the state's revision changed), this one is worked out again on the new state."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, Table, TextClause, bindparam, insert, inspect, text
+from sqlalchemy import BindParameter, Connection, String, Table, TextClause, bindparam, insert, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import MANYTOONE
@@ -201,10 +201,10 @@ def _guarded_insert(guard: Guard, table: Table, key: str, columns: tuple[str, ..
     (SELECT 1 FROM guard) RETURNING key``, built once per guard, table, columns and row count.
 
     In a ``VALUES`` list that feeds a ``SELECT`` PostgreSQL cannot take the columns' types from
-    the table, so each value is cast to its column's type. The rows go in the order listed (the
-    filter is one test of the guard, not of each row), so the ids sorted match ``rows``."""
-    dialect = postgresql.dialect()
-    types = {name: table.c[name].type.compile(dialect=dialect) for name in columns}
+    the table, so each value is cast to its column's type (``_cast_type``). The rows go in the
+    order listed (the filter is one test of the guard, not of each row), so the ids sorted match
+    ``rows``."""
+    types = {name: _cast_type(table.c[name].type) for name in columns}
     names = ", ".join(f'"{table.c[name].name}"' for name in columns)
     rows = ", ".join(
         "(" + ", ".join(f"CAST(:r{n}_{name} AS {types[name]})" for name in columns) + ")"
@@ -223,3 +223,15 @@ def _guarded_insert(guard: Guard, table: Table, key: str, columns: tuple[str, ..
         )
         .columns(returned)
     )
+
+
+def _cast_type(column_type: Any) -> str:
+    """The type a value is cast to in ``_guarded_insert``: the column's, but a string without its
+    length. An explicit cast to ``VARCHAR(n)`` cuts a longer value short without a word; the
+    INSERT's own assignment to the column refuses it ("value too long"), as the transaction's
+    INSERT does."""
+    dialect = postgresql.dialect()
+    plain = column_type.type_engine(dialect) if hasattr(column_type, "type_engine") else column_type
+    if isinstance(plain, String) and plain.length is not None:
+        return "VARCHAR"
+    return str(column_type.compile(dialect=dialect))

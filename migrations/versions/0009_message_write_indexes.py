@@ -27,14 +27,18 @@ HAS_SENDER_INDEX = sa.text("sender_index IS NOT NULL")
 def upgrade():
     op.drop_index('ix_message_created_at', table_name='message')
     op.drop_index('ix_message_sender_index', table_name='message')
-    op.create_index(
-        'ix_message_sender_index',
-        'message',
-        ['sender_index'],
-        unique=False,
-        postgresql_where=HAS_SENDER_INDEX,
-        sqlite_where=HAS_SENDER_INDEX,
-    )
+    # On PostgreSQL the new index is built without blocking writes (a plain CREATE INDEX holds off
+    # every new message while it reads the whole table); that cannot run in a transaction.
+    with op.get_context().autocommit_block():
+        op.create_index(
+            'ix_message_sender_index',
+            'message',
+            ['sender_index'],
+            unique=False,
+            postgresql_where=HAS_SENDER_INDEX,
+            sqlite_where=HAS_SENDER_INDEX,
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade():

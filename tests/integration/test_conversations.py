@@ -394,3 +394,35 @@ def test_two_first_messages_from_one_child_at_the_same_moment_are_both_handled(
         select(Message.provider_id).where(Message.direction == "in").order_by(Message.id)
     ).all()
     assert stored == ["SM-other", "SM-first"]
+
+
+def test_on_postgresql_the_usual_message_is_written_in_one_statement_outside_a_transaction(
+    demo: Flask,
+) -> None:
+    """What makes a message cheap on PostgreSQL: its reads and its one write, no BEGIN or COMMIT
+    (a STOP, which writes more, still opens a transaction)."""
+    from sqlalchemy import event
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes in a transaction (it has no UPDATE in WITH, and no round trips)")
+    handle(sms("menu", provider_id="SM-menu"))
+    db.session.remove()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        outcome = handle(sms("who is my iro", provider_id="SM-iro"))
+        db.session.remove()
+        usual, statements[:] = list(statements), []
+        handle(sms("STOP", provider_id="SM-stop"))
+        db.session.remove()
+        stop = list(statements)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert any("Priya Shah" in reply for reply in outcome.replies) and not outcome.duplicate
+    assert "BEGIN" not in usual and usual.count("WITH") == 1, usual
+    assert [s for s in usual if s in ("INSERT", "UPDATE")] == [], "no write outside the one statement"
+    assert "BEGIN" in stop and stop.index("BEGIN") < min(stop.index(s) for s in ("INSERT", "UPDATE"))

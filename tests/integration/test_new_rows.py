@@ -169,3 +169,22 @@ def test_only_new_rows_of_one_table_with_the_same_columns_fit_one_statement(app:
         numbered = _message("has an id")
         numbered.id = 12345
         assert one_statement_rows([numbered]) is None, "an id the database did not give"
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut_short(app: Flask) -> None:
+    """As the transaction's INSERT does: two provider ids that differ only after the column's 128
+    characters must never be stored as one (the second would be taken for a copy)."""
+    from sqlalchemy.exc import DataError
+
+    with app.app_context():
+        _postgresql_only()
+        row = _guard_row()
+        long_id = "SM" + "x" * 200
+        messages = [Message(direction="in", channel="sms", body="a", provider_id=long_id)]
+        rows = one_statement_rows(messages)
+        assert rows is not None
+        with pytest.raises(DataError, match="too long"):
+            insert_new_if(db.session.connection(), messages, rows, BUMP, {"row": row, "seen": 0})
+        db.session.rollback()
+        assert db.session.scalars(select(Message.id).where(Message.body == "a")).all() == []
+        assert db.session.get(OutboxMessage, row).attempts == 0
