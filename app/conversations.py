@@ -15,9 +15,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from functools import cached_property
-from typing import Any, TypeAlias, overload
+from typing import Any, NoReturn, TypeAlias, overload
 
-from sqlalchemy import Select, Update, bindparam, insert, select, update
+from sqlalchemy import Select, Update, bindparam, insert, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -591,18 +592,11 @@ class _Conversation:
         connection = self.session.connection()
         # The state first, as in the one statement: both ways lock the state's row before the new
         # rows' keys, so two messages written the two ways cannot wait for each other in a circle.
-        state = self.state
-        if state is not None:
-            values = {
-                "child": state.child_id,
-                "new_data": state.data,
-                "new_paused": state.paused_at,
-                "at": self.now,
-            }
-            if state.revision is None:
-                connection.execute(STATE_INSERT, values)
-            elif connection.execute(STATE_UPDATE, {**values, "read_at": state.revision}).rowcount != 1:
-                raise StaleDataError(f"the conversation of child {state.child_id} moved on meanwhile")
+        if self.state is not None:
+            if self.state.revision is None:
+                connection.execute(STATE_INSERT, self._state_values())
+            elif connection.execute(STATE_UPDATE, self._state_values()).rowcount != 1:
+                self._moved_on()
         self.session.flush()
         insert_new(self.session, self.new)
         for change in self.changes:
@@ -619,19 +613,29 @@ class _Conversation:
         rows = one_statement_rows(self.new)
         if rows is None:
             return False
+        guard = STATE_STARTED if state.revision is None else STATE_MOVED_ON
+        if not insert_new_if(session.connection(), self.new, rows, guard, self._state_values()):
+            self._moved_on()
+        self.outcome.message_id = self.message.id if self.message else None
+        return True
+
+    def _state_values(self) -> dict[str, Any]:
+        """The bound values of the state's write (``_NEW_STATE``; ``read_at`` for an UPDATE)."""
+        state = self.state
+        assert state is not None
         values = {
             "child": state.child_id,
             "new_data": state.data,
             "new_paused": state.paused_at,
             "at": self.now,
         }
-        guard = STATE_STARTED
         if state.revision is not None:
-            guard, values["read_at"] = STATE_MOVED_ON, state.revision
-        if not insert_new_if(session.connection(), self.new, rows, guard, values):
-            raise StaleDataError(f"the conversation of child {state.child_id} moved on meanwhile")
-        self.outcome.message_id = self.message.id if self.message else None
-        return True
+            values["read_at"] = state.revision
+        return values
+
+    def _moved_on(self) -> NoReturn:
+        assert self.state is not None
+        raise StaleDataError(f"the conversation of child {self.state.child_id} moved on meanwhile")
 
 
 @dataclass
@@ -648,46 +652,35 @@ class State:
 _STATES = ConversationState.__table__
 STATE_COLUMNS = (_STATES.c.data, _STATES.c.paused_at, _STATES.c.revision)
 STATE_QUERY = select(*STATE_COLUMNS).where(_STATES.c.child_id == bindparam("child"))
-STATE_INSERT = insert(_STATES).values(
-    child_id=bindparam("child"),
-    data=bindparam("new_data", type_=_STATES.c.data.type),
-    paused_at=bindparam("new_paused"),
-    updated_at=bindparam("at"),
-    revision=1,
-)
+# The state's new values, one bound name each; the revision a literal, so the statements compile to
+# text a ``Guard`` can carry.
+_NEW_STATE = {
+    "child_id": bindparam("child"),
+    "data": bindparam("new_data", type_=_STATES.c.data.type),
+    "paused_at": bindparam("new_paused"),
+    "updated_at": bindparam("at"),
+    "revision": literal_column("1"),
+}
+STATE_INSERT = insert(_STATES).values(_NEW_STATE)
 STATE_UPDATE = (
     update(_STATES)
     .where(_STATES.c.child_id == bindparam("child"), _STATES.c.revision == bindparam("read_at"))
     .values(
-        data=bindparam("new_data", type_=_STATES.c.data.type),
-        paused_at=bindparam("new_paused"),
-        updated_at=bindparam("at"),
-        revision=_STATES.c.revision + 1,
+        data=_NEW_STATE["data"],
+        paused_at=_NEW_STATE["paused_at"],
+        updated_at=_NEW_STATE["updated_at"],
+        revision=_STATES.c.revision + literal_column("1"),
     )
 )
 
-# STATE_UPDATE as the guard of ``insert_new_if`` (PostgreSQL): the new rows go in only if it moved
-# the state on.
-STATE_MOVED_ON = Guard(
-    sql='UPDATE "conversation_state" SET "data" = :new_data, "paused_at" = :new_paused, '
-    '"updated_at" = :at, "revision" = "revision" + 1 '
-    'WHERE "child_id" = :child AND "revision" = :read_at RETURNING "child_id"',
-    params=(
-        bindparam("new_data", type_=_STATES.c.data.type),
-        bindparam("new_paused", type_=_STATES.c.paused_at.type),
-        bindparam("at", type_=_STATES.c.updated_at.type),
-        bindparam("child", type_=_STATES.c.child_id.type),
-        bindparam("read_at", type_=_STATES.c.revision.type),
-    ),
-)
-
-# STATE_INSERT as a guard: a child's first message makes the row, unless another message from the
-# child made it meanwhile (then nothing is written and this one is worked out again on that state).
-STATE_STARTED = Guard(
-    sql='INSERT INTO "conversation_state" ("child_id", "data", "paused_at", "updated_at", "revision") '
-    "VALUES (:child, :new_data, :new_paused, :at, 1) "
-    'ON CONFLICT ("child_id") DO NOTHING RETURNING "child_id"',
-    params=STATE_MOVED_ON.params[:4],
+# The same two writes as guards of ``insert_new_if`` (PostgreSQL): the new rows go in only if the
+# state moved on, or for a child's first message only if no other message made its row meanwhile.
+STATE_MOVED_ON = Guard.of(STATE_UPDATE.returning(_STATES.c.child_id))
+STATE_STARTED = Guard.of(
+    postgresql_insert(_STATES)
+    .values(_NEW_STATE)
+    .on_conflict_do_nothing(index_elements=[_STATES.c.child_id])
+    .returning(_STATES.c.child_id)
 )
 
 

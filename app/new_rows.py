@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, String, Table, TextClause, bindparam, insert, inspect, text
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Executable,
+    String,
+    Table,
+    TextClause,
+    bindparam,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import MANYTOONE
@@ -147,6 +158,13 @@ class Guard:
 
     sql: str
     params: tuple[BindParameter[Any], ...]
+
+    @classmethod
+    def of(cls, statement: Executable) -> Guard:
+        """The guard for a Core ``UPDATE`` or ``INSERT ... RETURNING`` whose values are all bound
+        by name, compiled once for PostgreSQL (so it is the same statement the transaction runs)."""
+        compiled = statement.compile(dialect=postgresql.psycopg2.dialect(paramstyle="named"))
+        return cls(str(compiled), tuple(compiled.binds.values()))
 
 
 def one_statement_rows(objects: Sequence[Base]) -> list[dict[str, Any]] | None:

@@ -204,7 +204,6 @@ def test_two_messages_from_one_child_at_the_same_moment_are_handled_one_after_th
     With a fresh session (as every webhook has) PostgreSQL reads outside a transaction and writes in
     one statement, which then writes nothing; inside a caller's open transaction it writes in that
     transaction, which is rolled back. Both must end the same way."""
-    import app.conversations as conversations
 
     other = "+447700900002"
     for phone in (JORDAN, other):
@@ -214,26 +213,12 @@ def test_two_messages_from_one_child_at_the_same_moment_are_handled_one_after_th
     handle(sms("1", sender=other))
     expected = _state_of(other)
 
-    real, threads, errors = conversations.engine_context, [], []
-
-    def context_then_a_second_message(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not threads:
-            # Jordan's first text has read his state; his second arrives while it is being handled.
-            second = threading.Thread(
-                target=_handle_in_thread, args=(demo, sms("1", provider_id="SM-second"), errors)
-            )
-            threads.append(second)
-            second.start()
-            second.join(30)
-            assert not second.is_alive(), "the second message waited for the first"
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(conversations, "engine_context", context_then_a_second_message)
+    # Jordan's first text has read his state; his second arrives while it is being handled.
+    errors = _meanwhile(demo, monkeypatch, sms("1", provider_id="SM-second"))
     if not caller_transaction:
         db.session.remove()
     with caplog.at_level("INFO", logger="app.conversations"):
         first = handle(sms("1", provider_id="SM-first"))
-    threads[0].join(30)
     assert not errors
     assert first.replies and not first.duplicate
     assert "handling it again" in caplog.text
@@ -242,6 +227,26 @@ def test_two_messages_from_one_child_at_the_same_moment_are_handled_one_after_th
         select(Message.provider_id).where(Message.direction == "in", Message.provider_id.like("SM-%"))
     ).all()
     assert sorted(stored) == ["SM-first", "SM-second"]
+
+
+def _meanwhile(app: Flask, monkeypatch: pytest.MonkeyPatch, inbound: InboundMessage) -> list:
+    """Once the next message handled has read its sender, ``inbound`` arrives and is handled to the
+    end in a thread of its own before that one goes on. Returns the errors that thread met."""
+    import app.conversations as conversations
+
+    real, errors, started = conversations.engine_context, [], []
+
+    def context_after_the_other(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not started:
+            other = threading.Thread(target=_handle_in_thread, args=(app, inbound, errors))
+            started.append(other)
+            other.start()
+            other.join(30)
+            assert not other.is_alive(), "the other message waited for this one"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conversations, "engine_context", context_after_the_other)
+    return errors
 
 
 def _handle_in_thread(app: Flask, inbound: InboundMessage, errors: list) -> None:
@@ -268,29 +273,14 @@ def test_a_stop_arriving_while_another_message_is_handled_leaves_nothing_to_send
     demo: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whichever commits first, nothing but the reply to STOP is left to go to the child."""
-    import app.conversations as conversations
 
     handle(sms("menu"))
-    real, threads, errors = conversations.engine_context, [], []
-
-    def context_then_stop(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not threads:
-            stop = threading.Thread(
-                target=_handle_in_thread, args=(demo, sms("STOP", provider_id="SM-stop"), errors)
-            )
-            threads.append(stop)
-            stop.start()
-            stop.join(30)
-            assert not stop.is_alive(), "the STOP waited for the other message"
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(conversations, "engine_context", context_then_stop)
+    errors = _meanwhile(demo, monkeypatch, sms("STOP", provider_id="SM-stop"))
     # A photo leaves the conversation where it was (its reply asks for words), as STOP does.
     first = handle(
         InboundMessage(channel="sms", sender=JORDAN, text="", attachment="photo", provider_id="SM-q"),
         inline=False,
     )
-    threads[0].join(30)
     assert not errors
     assert not first.duplicate
     pending = db.session.scalars(
@@ -325,25 +315,11 @@ def test_a_stop_that_clashes_with_another_message_is_worked_out_again_and_still_
     so on PostgreSQL it goes in a transaction even after reading outside one: when another message
     moved the conversation on meanwhile, all of it is rolled back, and the STOP is worked out again
     and applied once, not refused as a copy of itself."""
-    import app.conversations as conversations
     from app.models import ChannelIdentity
 
     handle(sms("menu", provider_id="SM-menu"))
     db.session.remove()
-    real, threads, errors = conversations.engine_context, [], []
-
-    def context_then_another_message(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not threads:
-            other = threading.Thread(
-                target=_handle_in_thread, args=(demo, sms("help", provider_id="SM-help"), errors)
-            )
-            threads.append(other)
-            other.start()
-            other.join(30)
-            assert not other.is_alive(), "the other message waited for the STOP"
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(conversations, "engine_context", context_then_another_message)
+    errors = _meanwhile(demo, monkeypatch, sms("help", provider_id="SM-help"))
     with caplog.at_level("INFO", logger="app.conversations"):
         stop = handle(sms("STOP", provider_id="SM-stop"))
     assert not errors
@@ -363,25 +339,10 @@ def test_two_first_messages_from_one_child_at_the_same_moment_are_both_handled(
 ) -> None:
     """A child's first message makes their conversation's row; when another first message made it
     meanwhile, this one writes nothing and is worked out again on that row, not refused."""
-    import app.conversations as conversations
 
-    db.session.remove()
     assert count(ConversationState) == 0
     db.session.remove()
-    real, threads, errors = conversations.engine_context, [], []
-
-    def context_then_another_first_message(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not threads:
-            other = threading.Thread(
-                target=_handle_in_thread, args=(demo, sms("menu", provider_id="SM-other"), errors)
-            )
-            threads.append(other)
-            other.start()
-            other.join(30)
-            assert not other.is_alive(), "the other first message waited"
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(conversations, "engine_context", context_then_another_first_message)
+    errors = _meanwhile(demo, monkeypatch, sms("menu", provider_id="SM-other"))
     with caplog.at_level("INFO", logger="app.conversations"):
         first = handle(sms("who is my iro", provider_id="SM-first"))
     assert not errors
