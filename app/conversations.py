@@ -60,10 +60,12 @@ from app.models import (
     OutboxMessage,
     Review,
     ReviewAction,
+    StaffUser,
     WishesSubmission,
     utcnow,
 )
 from app.models.people import in_language
+from app.models.reviews import action_is_late
 from app.new_rows import Guard, insert_new, insert_new_if, one_statement_rows
 from app.office_hours import next_opening
 from app.phones import display_phone, normalise_phone
@@ -134,6 +136,18 @@ class AuthoritySettings:
         return in_language(getattr(self, field), locale)
 
 
+@dataclass(frozen=True)
+class ReadWithSender:
+    """Facts flows often show, read in the sender's own query (``find_sender``) rather than each by
+    a statement of its own when a flow first shows it: the reviewing officer's name and phone now
+    (None: no reviewing officer), and the day of the next scheduled review on or after ``today``."""
+
+    today: date
+    iro_name: str | None
+    iro_phone: str | None
+    next_review_day: date | None
+
+
 @dataclass
 class SenderChild:
     """The child a message came from, as plain values (``Child`` where the ORM object is at hand)."""
@@ -142,6 +156,7 @@ class SenderChild:
     first_name: str
     locale: str
     authority: AuthoritySettings
+    facts: ReadWithSender | None = None
 
 
 @dataclass
@@ -207,15 +222,22 @@ class ChildFacts(Mapping[str, str | None]):
     def __init__(self, session: Session, child: AnyChild, locale: str, now: datetime):
         self._session, self._child, self._locale, self._now = session, child, locale, now
         self._known: dict[str, str | None] = {}
+        # Read with the sender for this day, if they were (else each is looked up here).
+        facts = child.facts if isinstance(child, SenderChild) else None
+        self._read = facts if facts is not None and facts.today == now.date() else None
 
     @cached_property
     def _opens(self) -> datetime | None:
         return next_opening(self._child.authority, self._now)
 
     @cached_property
-    def _iro(self) -> Any:
+    def _iro(self) -> tuple[str, str | None] | None:
         """The reviewing officer's name and phone (one query: no ORM objects to build)."""
-        return self._session.connection().execute(CURRENT_IRO, {"child": self._child.id}).first()
+        if self._read is not None:
+            read = self._read
+            return None if read.iro_name is None else (read.iro_name, read.iro_phone)
+        row = self._session.connection().execute(CURRENT_IRO, {"child": self._child.id}).first()
+        return None if row is None else (row.display_name, row.contact_phone)
 
     def _look_up(self, name: str) -> str | None:
         child, locale = self._child, self._locale
@@ -230,14 +252,17 @@ class ChildFacts(Mapping[str, str | None]):
             return child.authority.wording(name, locale)
         if name == "iro_name":
             iro = self._iro
-            return iro.display_name if iro else None
+            return iro[0] if iro else None
         if name == "iro_contact":
             iro = self._iro
-            return display_phone(iro.contact_phone) if iro and iro.contact_phone else None
+            return display_phone(iro[1]) if iro and iro[1] else None
         if name == "next_review":
-            day = self._session.connection().scalar(
-                NEXT_REVIEW_DAY, {"child": child.id, "today": self._now.date()}
-            )
+            if self._read is not None:
+                day = self._read.next_review_day
+            else:
+                day = self._session.connection().scalar(
+                    NEXT_REVIEW_DAY, {"child": child.id, "today": self._now.date()}
+                )
             return format_day(day, locale) if day else None
         if name == "service_name":
             return child.authority.name
@@ -311,14 +336,29 @@ def child_actions(session: Session, child: AnyChild, locale: str, today: date) -
     return ChildActions(session, child, locale, today)
 
 
-# The actions of the child's most recent held review, in one query.
+# The actions of the child's most recent held review, in one query (plain values: building the
+# ORM objects cost more than the query).
 PLAN_ACTIONS = (
-    select(ReviewAction)
+    select(
+        ReviewAction.id,
+        ReviewAction.description,
+        ReviewAction.owner,
+        ReviewAction.due_on,
+        ReviewAction.status,
+    )
     .where(
         ReviewAction.review_id
         == Review.last_held_of(bindparam("child")).with_only_columns(Review.id).scalar_subquery()
     )
     .order_by(ReviewAction.id)
+)
+
+
+# One of the child's actions by its id (none if it is another child's).
+CHILDS_ACTION = (
+    select(ReviewAction.id, ReviewAction.description)
+    .join(Review, Review.id == ReviewAction.review_id)
+    .where(ReviewAction.id == bindparam("action"), Review.child_id == bindparam("child"))
 )
 
 
@@ -329,9 +369,9 @@ def _load_actions(session: Session, child: AnyChild, locale: str, today: date) -
             what=action.description,
             who=action.owner,
             due=format_day(action.due_on, locale) if action.due_on else None,
-            status="late" if action.is_late(today) else action.status,
+            status="late" if action_is_late(action.status, action.due_on, today) else action.status,
         )
-        for action in session.scalars(PLAN_ACTIONS, {"child": child.id})
+        for action in session.connection().execute(PLAN_ACTIONS, {"child": child.id})
     )
 
 
@@ -446,9 +486,13 @@ class _Conversation:
 
     def action_not_happened(self, message: Message, effect: ActionNotHappened) -> None:
         """A concern linked to the action, if it really is one of this child's actions."""
-        action = self.session.get(ReviewAction, effect.action_id) if effect.action_id else None
-        if action is not None and (self.child is None or action.review.child_id != self.child.id):
-            action = None
+        action = None
+        if effect.action_id and self.child is not None:
+            action = (
+                self.session.connection()
+                .execute(CHILDS_ACTION, {"action": effect.action_id, "child": self.child.id})
+                .first()
+            )
         self.add_concern(
             message,
             category="action_not_happened",
@@ -700,6 +744,16 @@ def _sender_query() -> Select[Any]:
         .correlate(ChannelIdentity)
         .scalar_subquery()
     )
+    # Read for every message, though a flow shows them now and then: a statement of their own
+    # for each cost more (with the database's own round trip) than reading them here every time.
+    child = ChannelIdentity.child_id
+    iro = IroAssignment.current_iro_of(child).correlate(ChannelIdentity)
+    next_day = Review.next_of(child, bindparam("today")).with_only_columns(Review.scheduled_for)
+    read_with_sender = (
+        iro.with_only_columns(StaffUser.display_name).scalar_subquery(),
+        iro.with_only_columns(StaffUser.contact_phone).scalar_subquery(),
+        next_day.correlate(ChannelIdentity).scalar_subquery(),
+    )
     return (
         select(
             ChannelIdentity.id,
@@ -709,6 +763,7 @@ def _sender_query() -> Select[Any]:
             Child.first_name,
             Child.locale,
             previous,
+            *read_with_sender,
             *STATE_COLUMNS,
             *_AUTHORITY_SETTINGS,
         )
@@ -738,18 +793,22 @@ def find_sender(
     than the query (about 0.4 ms a message on PostgreSQL). Nothing is locked: the state's revision
     decides at the commit whether another message from the same child came in between (then this
     one is worked out again on what that one left)."""
+    today = now.date()
     values = {
         "channel": channel,
         "index": ChannelIdentity.address_key(channel, address),
         "since": now - SPLIT_MESSAGE_WINDOW,
+        "today": today,
     }
     row = session.connection().execute(SENDER_QUERY, values).first()
     if row is None:
         return None
     # In the order of SENDER_QUERY's columns.
     identity_id, child_id, identity_channel, opted_out, first_name, locale, previous, *rest = row
+    (iro_name, iro_phone, next_review_day), rest = rest[:3], rest[3:]
     (data, paused_at, revision), settings = rest[: len(STATE_COLUMNS)], rest[len(STATE_COLUMNS) :]
-    child = SenderChild(child_id, first_name, locale, AuthoritySettings(*settings))
+    facts = ReadWithSender(today, iro_name, iro_phone, next_review_day)
+    child = SenderChild(child_id, first_name, locale, AuthoritySettings(*settings), facts)
     sender = Sender(identity_id, child_id, identity_channel, opted_out, child)
     state = None if revision is None else State(child_id, data, paused_at, revision)
     return sender, state, previous

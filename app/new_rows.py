@@ -39,28 +39,56 @@ from app.models import Base
 
 def column_values(obj: Base) -> dict[str, Any]:
     """The row ``obj`` stands for, as the ORM would insert it (generated ids left out)."""
-    mapper = inspect(type(obj))
+    parents, columns = _row_plan(type(obj))
     state = obj.__dict__
     values: dict[str, Any] = {}
-    for relationship in mapper.relationships:
-        related = state.get(relationship.key)
-        if relationship.direction is MANYTOONE and related is not None:
-            for local, remote in relationship.local_remote_pairs:
-                values[local.key] = getattr(related, remote.key)
+    for key, pairs in parents:
+        related = state.get(key)
+        if related is not None:
+            for local, remote in pairs:
+                values[local] = getattr(related, remote)
+    for key, column_key, when_unset, default in columns:
+        value = state.get(key)
+        if value is None:
+            if column_key in values or when_unset is _LEAVE_OUT:
+                continue  # from the relationship, or numbered or filled in by the database
+            if when_unset is _CALL:
+                value = default(None)
+            elif when_unset is _USE:
+                value = default
+        values[column_key] = value
+    return values
+
+
+# What a column left unset becomes: left out of the INSERT, its default called, or its default.
+_LEAVE_OUT, _CALL, _USE, _NULL = "leave out", "call", "use", "null"
+
+
+@cache
+def _row_plan(cls: type[Base]) -> tuple[tuple[tuple[str, tuple[tuple[str, str], ...]], ...], tuple[Any, ...]]:
+    """Worked out once per model (reading the mapper for every object cost more than its INSERT):
+    its many-to-one relationships with the foreign keys each fills, and for each column its
+    attribute, its key, and what it becomes when unset."""
+    mapper = inspect(cls)
+    parents = tuple(
+        (rel.key, tuple((local.key, remote.key) for local, remote in rel.local_remote_pairs))
+        for rel in mapper.relationships
+        if rel.direction is MANYTOONE
+    )
+    columns = []
     for prop in mapper.column_attrs:
         column = prop.columns[0]
-        value = state.get(prop.key)
-        if value is None:
-            if column.key in values:
-                continue  # from the relationship
-            if column.primary_key and column.autoincrement in (True, "auto"):
-                continue  # the database numbers it
-            if column.default is not None:
-                value = column.default.arg(None) if column.default.is_callable else column.default.arg
-            elif column.server_default is not None:
-                continue  # the database's own default
-        values[column.key] = value
-    return values
+        if column.primary_key and column.autoincrement in (True, "auto"):
+            when_unset, default = _LEAVE_OUT, None
+        elif column.default is not None:
+            when_unset = _CALL if column.default.is_callable else _USE
+            default = column.default.arg
+        elif column.server_default is not None:
+            when_unset, default = _LEAVE_OUT, None
+        else:
+            when_unset, default = _NULL, None
+        columns.append((prop.key, column.key, when_unset, default))
+    return parents, tuple(columns)
 
 
 def insert_new(session: Session, objects: Iterable[Base]) -> None:

@@ -666,6 +666,8 @@ class Server:
     def start(self) -> None:
         command = [
             str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "gunicorn.conf.py",
             "--workers",
             str(self.workers),
             "--bind",

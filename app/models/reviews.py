@@ -70,7 +70,12 @@ class ReviewAction(Base):
 
     def is_late(self, today: date) -> bool:
         """Late is derived from the due date, never stored by hand."""
-        return self.status != "done" and self.due_on is not None and self.due_on < today
+        return action_is_late(self.status, self.due_on, today)
+
+
+def action_is_late(status: str, due_on: date | None, today: date) -> bool:
+    """An action is late once its due date has passed and it is not done."""
+    return status != "done" and due_on is not None and due_on < today
 
 
 class WishesSubmission(Base):

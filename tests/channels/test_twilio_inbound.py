@@ -95,6 +95,16 @@ def test_behind_a_proxy_the_public_url_is_what_twilio_signed(sms: FlaskClient, d
     assert post(sms, form("hi", sid="SMproxy2")).status_code == 403  # signed for the internal URL
 
 
+def test_a_signature_for_the_url_with_its_default_port_is_accepted_too(sms: FlaskClient, demo: Flask) -> None:
+    # Twilio sometimes signs "https://host:443/..." for a webhook configured as "https://host/...".
+    demo.config["PUBLIC_BASE_URL"] = "https://reviewline.example.org"
+    data = form("who is my iro", sid="SMport")
+    signed_with_port = "https://reviewline.example.org:443/webhooks/twilio/sms"
+    assert post(sms, data, url=signed_with_port).status_code == 200
+    other_port = "https://reviewline.example.org:8443/webhooks/twilio/sms"
+    assert post(sms, form("hi", sid="SMport2"), url=other_port).status_code == 403  # another URL
+
+
 def test_a_messaging_service_sender_is_accepted(sms: FlaskClient) -> None:
     data = {**form("who is my iro", sid="SMsvc"), "MessagingServiceSid": "MG123", "To": "MG123"}
     assert post(sms, data).status_code == 200

@@ -387,3 +387,37 @@ def test_on_postgresql_the_usual_message_is_written_in_one_statement_outside_a_t
     assert "BEGIN" not in usual and usual.count("WITH") == 1, usual
     assert [s for s in usual if s in ("INSERT", "UPDATE")] == [], "no write outside the one statement"
     assert "BEGIN" in stop and stop.index("BEGIN") < min(stop.index(s) for s in ("INSERT", "UPDATE"))
+
+
+def test_an_action_of_another_child_is_neither_linked_nor_quoted(demo: Flask) -> None:
+    """A stale or forged action number: the concern is still raised, but says nothing of it."""
+    from app.conversations import _Conversation, find_sender
+    from app.engine.effects import ActionNotHappened
+    from app.models import ChannelIdentity, Review, ReviewAction
+    from app.models.base import utcnow
+    from app.phones import normalise_phone
+
+    jordan = db.session.scalar(
+        select(ChannelIdentity.child_id).where(
+            ChannelIdentity.address_index == ChannelIdentity.address_key("sms", normalise_phone(JORDAN))
+        )
+    )
+    own, others = (
+        db.session.scalars(
+            select(ReviewAction).join(Review).where(same(Review.child_id, jordan)).order_by(ReviewAction.id)
+        ).first()
+        for same in (lambda a, b: a == b, lambda a, b: a != b)
+    )
+    assert own is not None and others is not None
+    now = utcnow()
+    for action, linked in ((own, True), (others, False)):
+        conv = _Conversation(db.session, sms("3"), now, inline=True)
+        sender, _, _ = find_sender(db.session, "sms", normalise_phone(JORDAN), now)
+        conv.child = sender.child
+        message = conv.record_receipt(sender.child, None)
+        conv.apply(ActionNotHappened(action_id=action.id), message)
+        concern = conv.new[-1]
+        assert isinstance(concern, Concern) and concern.category == "action_not_happened"
+        assert concern.review_action_id == (action.id if linked else None)
+        assert (action.description in (concern.detail or "")) is linked
+    db.session.rollback()

@@ -1,0 +1,93 @@
+"""The Procfile's web command, run as a platform runs it: gunicorn, its config file, real workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from cryptography.fernet import Fernet
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "procfile-test-token"
+BASE = "https://reviewline.example.org"
+
+
+def web_command() -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return line.removeprefix("web:").strip()
+    raise AssertionError("the Procfile has no web process")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture
+def web(tmp_path: Path):  # type: ignore[no-untyped-def]
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("REVIEWLINE_DEV", "FLASK_DEBUG")},
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
+        "SECRET_KEY": "procfile-test",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "PUBLIC_BASE_URL": BASE,
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_FROM": "+447700900500",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+    }
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    for step in (["db", "upgrade"], ["demo", "load"]):
+        subprocess.run(flask + step, cwd=ROOT, env=env, check=True, capture_output=True)
+    log = (tmp_path / "gunicorn.log").open("wb")
+    process = subprocess.Popen(["sh", "-c", web_command()], cwd=ROOT, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+        try:
+            if get(url + "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "gunicorn did not answer /healthz in 30 s"
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def test_the_procfile_web_command_serves_the_health_check_and_a_signed_sms(web: str) -> None:
+    assert get(web + "/healthz") == (200, '{"status":"ok"}\n')
+    form = {"From": "+447700900001", "To": "+447700900500", "Body": "who is my iro", "MessageSid": "SMproc1"}
+    path = "/webhooks/twilio/sms"
+    signature = RequestValidator(TOKEN).compute_signature(BASE + path, form)
+    headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+    status, body = get(web + path, urlencode(form).encode(), headers)
+    assert status == 200 and "Priya Shah" in body
+    forged = {**headers, "X-Twilio-Signature": "bm90LXRoZS1zaWduYXR1cmU="}
+    assert get(web + path, urlencode({**form, "MessageSid": "SMproc2"}).encode(), forged)[0] == 403
