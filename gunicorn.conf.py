@@ -1,4 +1,5 @@
-"""gunicorn's settings for the Procfile's ``web`` command (``-c gunicorn.conf.py``).
+"""gunicorn's settings for the Procfile's ``web`` command (``-c gunicorn.conf.py``; gunicorn would
+also read this file from the working folder by default).
 
 Everything else (workers, bind address) is on the command line, from ``WEB_CONCURRENCY`` and ``PORT``.
 """
@@ -12,9 +13,11 @@ from typing import Any
 def post_worker_init(worker: Any) -> None:
     """Once a worker has built the app, keep what it built out of the garbage collector's sweeps.
 
-    The app's long-lived objects (flows, phrase lists, translations, SQLAlchemy's metadata and
-    statement caches: about 200,000 objects) were walked again by every full collection, and a
-    message's short-lived objects trigger one every few thousand messages (a tenth of a second
-    each). ``gc.freeze`` moves what exists now to a generation no collection walks; it is still
-    freed normally when nothing refers to it."""
+    What the app holds from the start (modules, models and metadata, settings: about 159,000
+    objects) was walked again by every full collection, and a message's short-lived objects
+    trigger one every few thousand messages (a tenth of a second each with what the first requests
+    add). ``gc.freeze`` moves what exists now to a generation no collection walks. What is built
+    later (the flows and statement caches the first requests load) is collected as before. A
+    frozen object is still freed when its last reference goes; only cycles among frozen objects
+    would stay, and these live as long as the worker anyway."""
     gc.freeze()

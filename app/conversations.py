@@ -212,12 +212,13 @@ def next_review(session: Session, child: AnyChild, today: date) -> Review | None
 
 
 class ChildFacts(Mapping[str, str | None]):
-    """The read-only facts flows may show this child, in their language, each looked up on first
+    """The read-only facts flows may show this child, in their language, each worked out on first
     read and kept for the rest of this message.
 
-    Most messages name no reviewing officer, review date or office hours, so most messages look
-    none of them up (see ``Context``). Reads happen inside the message's own transaction, on its
-    connection: through the session, an ORM query builds its compile state again on every call."""
+    The reviewing officer and the next review's day come read with the sender (``ReadWithSender``,
+    for a ``SenderChild``); for an ORM ``Child`` (the rarer paths) each is looked up here when a
+    flow first shows it, on the message's own connection (through the session, an ORM query
+    builds its compile state again on every call). Office hours are worked out only if read."""
 
     def __init__(self, session: Session, child: AnyChild, locale: str, now: datetime):
         self._session, self._child, self._locale, self._now = session, child, locale, now
@@ -232,7 +233,8 @@ class ChildFacts(Mapping[str, str | None]):
 
     @cached_property
     def _iro(self) -> tuple[str, str | None] | None:
-        """The reviewing officer's name and phone (one query: no ORM objects to build)."""
+        """The reviewing officer's name and phone: as read with the sender, else one query (no ORM
+        objects to build)."""
         if self._read is not None:
             read = self._read
             return None if read.iro_name is None else (read.iro_name, read.iro_phone)

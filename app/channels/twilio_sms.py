@@ -11,6 +11,7 @@ import hmac
 import logging
 from collections import Counter
 from functools import lru_cache
+from urllib.parse import urlparse
 
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import select
@@ -44,12 +45,14 @@ def signature_valid(token: str, url: str, params: dict[str, str], signature: str
     """Whether ``signature`` is Twilio's for this URL and form (the twilio library's check).
 
     The library signs the URL twice, with and without the port, and accepts either. The URL as
-    configured is one of the two, so it is signed first and alone (compared in constant time);
-    only a request signed for the other form costs the library's whole check."""
+    it arrived (tidied by ``urlparse``, as the library tidies both forms) is one of the two, so
+    it is signed first and alone (compared in constant time); only a request signed for the other
+    form costs the library's whole check."""
     if not signature:
         return False
     validator = _validator(token)
-    if hmac.compare_digest(validator.compute_signature(url, params).encode(), signature.encode()):
+    as_given = validator.compute_signature(urlparse(url).geturl(), params)
+    if hmac.compare_digest(as_given.encode(), signature.encode()):
         return True
     return validator.validate(url, params, signature)
 

@@ -410,14 +410,60 @@ def test_an_action_of_another_child_is_neither_linked_nor_quoted(demo: Flask) ->
     )
     assert own is not None and others is not None
     now = utcnow()
-    for action, linked in ((own, True), (others, False)):
-        conv = _Conversation(db.session, sms("3"), now, inline=True)
-        sender, _, _ = find_sender(db.session, "sms", normalise_phone(JORDAN), now)
-        conv.child = sender.child
-        message = conv.record_receipt(sender.child, None)
-        conv.apply(ActionNotHappened(action_id=action.id), message)
-        concern = conv.new[-1]
-        assert isinstance(concern, Concern) and concern.category == "action_not_happened"
-        assert concern.review_action_id == (action.id if linked else None)
-        assert (action.description in (concern.detail or "")) is linked
-    db.session.rollback()
+    try:
+        for action, linked in ((own, True), (others, False)):
+            conv = _Conversation(db.session, sms("3"), now, inline=True)
+            sender, _, _ = find_sender(db.session, "sms", normalise_phone(JORDAN), now)
+            conv.child = sender.child
+            message = conv.record_receipt(sender.child, None)
+            conv.apply(ActionNotHappened(action_id=action.id), message)
+            concern = conv.new[-1]
+            assert isinstance(concern, Concern) and concern.category == "action_not_happened"
+            assert concern.review_action_id == (action.id if linked else None)
+            assert (action.description in (concern.detail or "")) is linked
+    finally:
+        db.session.rollback()
+
+
+def test_the_facts_read_with_the_sender_are_those_looked_up_one_by_one(demo: Flask) -> None:
+    """The reviewing officer and the next review read in the sender's own query are what the
+    lookups of the rarer paths (an ORM ``Child``) find: with an officer and a review, with the
+    officer's assignment ended, and with the next review postponed or already past."""
+    from datetime import timedelta
+
+    from app.conversations import ChildFacts, find_sender
+    from app.models import ChannelIdentity, Child, IroAssignment, Review
+    from app.models.base import utcnow
+
+    now = utcnow()
+    identities = db.session.scalars(
+        select(ChannelIdentity).where(ChannelIdentity.channel == "sms").order_by(ChannelIdentity.id)
+    ).all()
+
+    def both_ways() -> dict[int, dict[str, str | None]]:
+        seen = {}
+        for identity in identities:
+            sender, _, _ = find_sender(db.session, "sms", identity.address, now)
+            read = ChildFacts(db.session, sender.child, "en", now)
+            looked_up = ChildFacts(db.session, db.session.get(Child, identity.child_id), "en", now)
+            facts = {key: read[key] for key in ("iro_name", "iro_contact", "next_review")}
+            assert facts == {key: looked_up[key] for key in facts}
+            seen[identity.child_id] = facts
+        return seen
+
+    before = both_ways()
+    past, postponed, no_iro = (identities[0].child_id, identities[1].child_id, identities[2].child_id)
+    assert before[past]["next_review"] and before[postponed]["next_review"]  # each change below shows
+    assert all(f["iro_name"] and f["iro_contact"] for f in before.values())
+    for assignment in db.session.scalars(select(IroAssignment).where(IroAssignment.child_id == no_iro)):
+        assignment.ended_at = now - timedelta(days=1)
+    for review in db.session.scalars(select(Review).where(Review.child_id.in_([postponed, past]))):
+        if review.status == "scheduled":
+            if review.child_id == postponed:
+                review.status = "postponed"
+            else:
+                review.scheduled_for = now.date() - timedelta(days=3)
+    db.session.commit()
+    after = both_ways()
+    assert after[no_iro]["iro_name"] is None and after[no_iro]["iro_contact"] is None
+    assert after[postponed]["next_review"] is None and after[past]["next_review"] is None

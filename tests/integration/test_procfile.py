@@ -63,22 +63,27 @@ def web(tmp_path: Path):  # type: ignore[no-untyped-def]
     for step in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run(flask + step, cwd=ROOT, env=env, check=True, capture_output=True)
     log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(["sh", "-c", web_command()], cwd=ROOT, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-        try:
-            if get(url + "/healthz")[0] == 200:
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "gunicorn did not answer /healthz in 30 s"
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    # exec: the shell becomes gunicorn, so stopping the process stops gunicorn and its workers.
+    process = subprocess.Popen(
+        ["sh", "-c", f"exec {web_command()}"], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            try:
+                if get(url + "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not answer /healthz in 30 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
 
 
 def test_the_procfile_web_command_serves_the_health_check_and_a_signed_sms(web: str) -> None:
@@ -91,3 +96,16 @@ def test_the_procfile_web_command_serves_the_health_check_and_a_signed_sms(web: 
     assert status == 200 and "Priya Shah" in body
     forged = {**headers, "X-Twilio-Signature": "bm90LXRoZS1zaWduYXR1cmU="}
     assert get(web + path, urlencode({**form, "MessageSid": "SMproc2"}).encode(), forged)[0] == 403
+
+
+def test_a_web_worker_keeps_what_it_built_at_start_up_out_of_the_collectors_sweeps() -> None:
+    import gc
+    import runpy
+
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
