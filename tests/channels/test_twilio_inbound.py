@@ -105,6 +105,15 @@ def test_a_signature_for_the_url_with_its_default_port_is_accepted_too(sms: Flas
     assert post(sms, form("hi", sid="SMport2"), url=other_port).status_code == 403  # another URL
 
 
+def test_the_url_is_signed_as_the_twilio_library_reads_it(sms: FlaskClient, demo: Flask) -> None:
+    # The library reads the scheme in lower case: a signature over the URL as written differs.
+    demo.config["PUBLIC_BASE_URL"] = "HTTPS://reviewline.example.org"
+    as_written = "HTTPS://reviewline.example.org/webhooks/twilio/sms"
+    assert post(sms, form("hi", sid="SMcase1"), url=as_written).status_code == 403
+    as_read = "https://reviewline.example.org/webhooks/twilio/sms"
+    assert post(sms, form("who is my iro", sid="SMcase2"), url=as_read).status_code == 200
+
+
 def test_a_messaging_service_sender_is_accepted(sms: FlaskClient) -> None:
     data = {**form("who is my iro", sid="SMsvc"), "MessagingServiceSid": "MG123", "To": "MG123"}
     assert post(sms, data).status_code == 200
