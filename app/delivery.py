@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 import requests
 from flask import Flask
@@ -293,29 +294,46 @@ def claim(session: Session | Connection, now: datetime, batch: int) -> list[_Cla
     its message and recipient, as plain values."""
     lease = now + LEASE
     statement = _PG_CLAIM if _on_postgresql(session) else _SQLITE_CLAIM
-    found = sorted(session.execute(statement, {"now": now, "batch": batch, "lease": lease}).all())
-    identities = {
-        r.identity_id: Recipient(r.identity_id, r.identity_address, r.opted_out)
-        for r in found
-        if r.identity_id and r.identity_address is not None
-    }
+    # Plain tuples in queue order (an UPDATE's RETURNING keeps none): unpacked, not read by name,
+    # and sorted by id alone (a Row compares through SQLAlchemy's operators, column by column).
+    found = sorted(
+        map(tuple, session.execute(statement, {"now": now, "batch": batch, "lease": lease})),
+        key=itemgetter(0),
+    )
     session.commit()
     claimed = []
-    for r in found:
+    identities: dict[int, Recipient] = {}  # one object per recipient, shared by their rows
+    for (
+        outbox_id,
+        message_id,
+        identity_id,
+        address,
+        attempts,
+        buttons,
+        confirms,
+        channel,
+        body,
+        to,
+        out,
+    ) in found:
         row = Outgoing(
-            r.id,
-            r.message_id,
-            r.identity_id,
-            r.address,
-            r.attempts,
-            r.buttons,
-            r.confirms_opt_out,
-            OutgoingText(r.channel, r.body),
+            outbox_id,
+            message_id,
+            identity_id,
+            address,
+            attempts,
+            buttons,
+            confirms,
+            OutgoingText(channel, body),
         )
-        identity = identities.get(r.identity_id) if r.identity_id else None
-        if identity is None and r.address:
+        identity = None
+        if identity_id and to is not None:
+            identity = identities.get(identity_id)
+            if identity is None:
+                identity = identities[identity_id] = Recipient(identity_id, to, out)
+        if identity is None and address:
             # A chat linked to no child yet (it is told how to link): an address, not an identity.
-            identity = Recipient(None, r.address, False)
+            identity = Recipient(None, address, False)
         claimed.append(_Claimed(row, identity))
     return claimed
 

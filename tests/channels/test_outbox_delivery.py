@@ -188,3 +188,19 @@ def test_a_row_another_worker_is_claiming_is_skipped_not_waited_for(sms_app: Fla
         got = [item.outbox.id for item in claim(db.session, utcnow(), batch=100)]
         other.rollback()
     assert got == due[1:]
+
+
+def test_a_claim_gives_the_rows_in_queue_order_each_child_one_recipient_and_a_new_chat_its_address(
+    sms_app: Flask,
+) -> None:
+    replies = queue() + queue("menu")
+    handle(InboundMessage(channel="telegram", sender="424242", text="hello"), inline=False)
+    claimed = claim(db.session, utcnow(), batch=100)
+    assert [item.outbox.id for item in claimed] == [row.id for row in rows()]
+    jordans = [item for item in claimed if item.outbox.identity_id is not None]
+    assert [item.outbox.message.body for item in jordans] == replies
+    # One recipient for all of a child's rows: Twilio's "opted out" on one holds the rest.
+    assert all(item.identity is jordans[0].identity for item in jordans)
+    assert jordans[0].identity.address == JORDAN and not jordans[0].identity.opted_out
+    chat = [item for item in claimed if item.outbox.identity_id is None]
+    assert chat and all(item.identity.address == "424242" and item.identity.id is None for item in chat)
