@@ -15,6 +15,9 @@ that process) belongs to that step alone:
    (the reminders the schedule step queued, one child in ten in Welsh): the fake provider's own
    full speed for that many senders. (Until 2026-12 the baseline sent one 49-character text; the
    reminders are 120-140 characters, and a longer form costs the client about 2% more a send.)
+5. ``rounds`` (the ratio that is judged): ``PAIRED_ROUNDS`` times, a drain of ``PAIRED_SIZE``
+   fresh rows and the same number of direct sends straight after or straight before it (the
+   order alternating); the median round's ratio is the drain's figure, each round is printed.
 
 The fake Twilio server (``tests/fakes/twilio_server.py``) runs in a process of its own on
 127.0.0.1, so its threads and its list of accepted messages are neither in the measured
@@ -29,6 +32,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +52,13 @@ SCHEDULE_TARGET_COUNT = 100_000
 DRAIN_TARGET_RATIO = 0.9  # "at the fake provider's full speed": within 10% of the direct sends
 MEMORY_TARGET_RATIO = 1.5
 CHUNK = 5_000
+# The drain's ratio is read from rounds that pair a drain with direct sends of the same rows, run
+# one after the other (the order alternating), and the median round decides. One drain against
+# the direct sends either side of it moved by up to 0.2 between runs of the same code here (the
+# sends' CPU a message drifts by up to 10 % from one process to the next); the full-size drain is
+# still run, timed and shown with its own ratio.
+PAIRED_ROUNDS = 3
+PAIRED_SIZE = 20_000
 
 
 def postgres_url() -> str:
@@ -434,9 +445,57 @@ def measure(  # type: ignore[no-untyped-def]
                 "seconds": 2 * large / sum(large / d["seconds"] for d in directs),
                 "runs": directs,
             }
-            results["databases"][name] = {"sizes": per_size, "direct": direct}
+            rounds = _paired_rounds(
+                name, url, keys, twilio_url, min(PAIRED_SIZE, large), direct["concurrency"], env, ask, log
+            )
+            results["databases"][name] = {"sizes": per_size, "direct": direct, "rounds": rounds}
             reset_database(url)
     return results
+
+
+def _paired_rounds(  # type: ignore[no-untyped-def]
+    name: str,
+    url: str,
+    keys: str,
+    twilio_url: str,
+    size: int,
+    concurrency: int,
+    env: dict[str, str],
+    ask: Any,
+    log,
+) -> list[dict[str, Any]]:
+    """``PAIRED_ROUNDS`` rounds, each a drain of ``size`` fresh rows and as many direct sends, one
+    straight after the other (the direct sends first in every other round), ``concurrency`` at a
+    time as the worker sends."""
+    rounds = []
+    for number in range(PAIRED_ROUNDS):
+        _child("setup", url, keys, str(size), env=env)
+        schedule = _child("schedule", url, keys, env=env)
+        ask("reset")
+        steps = ("direct", "drain") if number % 2 else ("drain", "direct")
+        done: dict[str, dict[str, Any]] = {}
+        for step in steps:
+            if step == "drain":
+                done[step] = _child("drain", url, keys, twilio_url, env=env)
+                done[step]["accepted_by_fake"] = ask("count")
+                ask("reset")
+            else:
+                done[step] = _direct(twilio_url, size, concurrency, schedule["texts"], env, ask)
+        drain, direct = done["drain"], done["direct"]
+        complete = drain["sent"] == size and drain["accepted_by_fake"] == size and not drain["pending"]
+        ratio = direct["seconds"] / drain["seconds"]
+        rounds.append(
+            {
+                "size": size,
+                "first": steps[0],
+                "drain": drain,
+                "direct": direct,
+                "ratio": ratio,
+                "complete": complete,
+            }
+        )
+        log(f"  fan-out {name}: round {number + 1} of {size:,} rows ({steps[0]} first): ratio {ratio:.3f}")
+    return rounds
 
 
 def _direct(
@@ -491,11 +550,17 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "baseline": f"{direct_rate:,.0f} direct sends/s, {direct.get('concurrency', 1)} at a time "
                 f"({' and '.join(runs)} before and after)",
                 "ratio": f"{drain_rate / direct_rate:.2f}",
-                "target": f"ratio >= {DRAIN_TARGET_RATIO}",
-                "met": complete and drain_rate / direct_rate >= DRAIN_TARGET_RATIO,
+                "target": "every row sent once (the ratio is judged in the rounds below)"
+                if data.get("rounds")
+                else f"ratio >= {DRAIN_TARGET_RATIO}",
+                "met": complete
+                if data.get("rounds")
+                else complete and drain_rate / direct_rate >= DRAIN_TARGET_RATIO,
                 "note": f"{drain['accepted_by_fake']:,} accepted by the fake, {drain['pending']} pending",
             }
         )
+        if data.get("rounds"):
+            out.append(_rounds_row(name, data["rounds"]))
         for step, label in (("schedule", "schedule"), ("drain", "drain")):
             peak_large, peak_small = big[step]["peak_mb"], little[step]["peak_mb"]
             out.append(
@@ -513,6 +578,28 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _rounds_row(name: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The judged drain figure: the median of the paired rounds' ratios."""
+    ratios = [r["ratio"] for r in rounds]
+    median = statistics.median(ratios)
+    size = rounds[0]["size"]
+    rates = [(r["size"] / r["drain"]["seconds"], r["size"] / r["direct"]["seconds"]) for r in rounds]
+    each = ", ".join(
+        f"{r['ratio']:.2f} ({drain:,.0f} vs {direct:,.0f}/s, {r['first']} first)"
+        for r, (drain, direct) in zip(rounds, rates, strict=True)
+    )
+    return {
+        "figure": f"fan-out {name}: drain against direct sends, "
+        f"median of {len(rounds)} paired rounds of {size:,} rows",
+        "value": f"{median:.2f}",
+        "baseline": "the direct sends of each round",
+        "ratio": f"{median:.2f}",
+        "target": f"ratio >= {DRAIN_TARGET_RATIO}",
+        "met": all(r["complete"] for r in rounds) and median >= DRAIN_TARGET_RATIO,
+        "note": f"rounds: {each}",
+    }
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
