@@ -215,7 +215,8 @@ _SQLITE_SENT = (
         """
     ),
 )
-# What a claim returns: each row with its message's channel and text and its recipient.
+# What a claim returns: each row (an Outgoing's fields, in order) with its message's channel and
+# text and its recipient.
 _CLAIMED = (
     _OUTBOX.c.id,
     _OUTBOX.c.message_id,
@@ -303,34 +304,15 @@ def claim(session: Session | Connection, now: datetime, batch: int) -> list[_Cla
     session.commit()
     claimed = []
     identities: dict[int, Recipient] = {}  # one object per recipient, shared by their rows
-    for (
-        outbox_id,
-        message_id,
-        identity_id,
-        address,
-        attempts,
-        buttons,
-        confirms,
-        channel,
-        body,
-        to,
-        out,
-    ) in found:
-        row = Outgoing(
-            outbox_id,
-            message_id,
-            identity_id,
-            address,
-            attempts,
-            buttons,
-            confirms,
-            OutgoingText(channel, body),
-        )
+    # The claim's first seven columns are an Outgoing's fields, in order (_CLAIMED).
+    for *fields, channel, body, to, opted_out in found:
+        row = Outgoing(*fields, OutgoingText(channel, body))
+        identity_id, address = row.identity_id, row.address
         identity = None
         if identity_id and to is not None:
             identity = identities.get(identity_id)
             if identity is None:
-                identity = identities[identity_id] = Recipient(identity_id, to, out)
+                identity = identities[identity_id] = Recipient(identity_id, to, opted_out)
         if identity is None and address:
             # A chat linked to no child yet (it is told how to link): an address, not an identity.
             identity = Recipient(None, address, False)

@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -425,8 +426,7 @@ def measure(  # type: ignore[no-untyped-def]
                     directs.append(
                         _direct(twilio_url, large, per_size[small]["drain"]["concurrency"], texts, env, ask)
                     )
-                drain = _child("drain", url, keys, twilio_url, env=env)
-                drain["accepted_by_fake"] = ask("count")
+                drain = _drain(url, keys, twilio_url, env, ask)
                 log(f"  fan-out {name} {size:,}: drained in {drain['seconds']:.1f} s")
                 per_size[size] = {"setup": setup, "schedule": schedule, "drain": drain}
             ask("reset")
@@ -473,16 +473,12 @@ def _paired_rounds(  # type: ignore[no-untyped-def]
         schedule = _child("schedule", url, keys, env=env)
         ask("reset")
         steps = ("direct", "drain") if number % 2 else ("drain", "direct")
-        done: dict[str, dict[str, Any]] = {}
-        for step in steps:
-            if step == "drain":
-                done[step] = _child("drain", url, keys, twilio_url, env=env)
-                done[step]["accepted_by_fake"] = ask("count")
-                ask("reset")
-            else:
-                done[step] = _direct(twilio_url, size, concurrency, schedule["texts"], env, ask)
+        run = {
+            "drain": partial(_drain, url, keys, twilio_url, env, ask),
+            "direct": partial(_direct, twilio_url, size, concurrency, schedule["texts"], env, ask),
+        }
+        done = {step: run[step]() for step in steps}
         drain, direct = done["drain"], done["direct"]
-        complete = drain["sent"] == size and drain["accepted_by_fake"] == size and not drain["pending"]
         ratio = direct["seconds"] / drain["seconds"]
         rounds.append(
             {
@@ -491,11 +487,25 @@ def _paired_rounds(  # type: ignore[no-untyped-def]
                 "drain": drain,
                 "direct": direct,
                 "ratio": ratio,
-                "complete": complete,
+                "complete": _complete(drain, size),
             }
         )
         log(f"  fan-out {name}: round {number + 1} of {size:,} rows ({steps[0]} first): ratio {ratio:.3f}")
     return rounds
+
+
+def _drain(url: str, keys: str, twilio_url: str, env: dict[str, str], ask: Any) -> dict[str, Any]:
+    """The worker's drain of everything queued, with the number of messages the fake accepted
+    (then cleared)."""
+    drain = _child("drain", url, keys, twilio_url, env=env)
+    drain["accepted_by_fake"] = ask("count")
+    ask("reset")
+    return drain
+
+
+def _complete(drain: dict[str, Any], size: int) -> bool:
+    """Every row sent once: ``size`` sent and accepted by the fake, none left pending."""
+    return drain["sent"] == size and drain["accepted_by_fake"] == size and not drain["pending"]
 
 
 def _direct(
@@ -542,7 +552,7 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         drain_rate = drain["sent"] / drain["seconds"]
         direct_rate = direct["sent"] / direct["seconds"]
         runs = [format(d["sent"] / d["seconds"], ",.0f") for d in direct.get("runs", [direct])]
-        complete = drain["sent"] == large and drain["accepted_by_fake"] == large and not drain["pending"]
+        complete = _complete(drain, large)
         out.append(
             {
                 "figure": f"fan-out {name}: worker drains {large:,} outbox rows to fake Twilio, rows/s",
