@@ -13,6 +13,7 @@ from app.conversations import InboundMessage, handle
 from app.delivery import LEASE, MAX_ATTEMPTS, claim, deliver_due, retry_dead, twilio_sender
 from app.extensions import db
 from app.models import ChannelIdentity, OutboxMessage, utcnow
+from app.write_turns import write_turn
 
 from ..fakes.twilio_server import FakeTwilio
 
@@ -204,3 +205,84 @@ def test_a_claim_gives_the_rows_in_queue_order_each_child_one_recipient_and_a_ne
     assert jordans[0].identity.address == JORDAN and not jordans[0].identity.opted_out
     chat = [item for item in claimed if item.outbox.identity_id is None]
     assert chat and all(item.identity.address == "424242" and item.identity.id is None for item in chat)
+
+
+def test_a_claim_reads_each_value_as_its_column_does(sms_app: Flask) -> None:
+    """Choices, a STOP's confirmation and an opt-out come back as a list and as true or false,
+    the text decrypted, on both databases (SQLite's claim reads its rows as one JSON value)."""
+    queue()
+    first, *rest = rows()
+    first.buttons = [["1", "Who is my IRO?"], ["2", "Ask for an advocate"]]
+    first.confirms_opt_out = True
+    first.attempts = 2
+    ChannelIdentity.find(db.session, "sms", JORDAN).opted_out = True
+    db.session.commit()
+    claimed = {item.outbox.id: item for item in claim(db.session, utcnow(), batch=100)}
+    got = claimed[first.id]
+    assert got.outbox.buttons == [["1", "Who is my IRO?"], ["2", "Ask for an advocate"]]
+    assert got.outbox.confirms_opt_out is True and got.outbox.attempts == 2
+    assert got.identity.opted_out is True and got.identity.address == JORDAN
+    assert got.outbox.message.channel == "sms" and got.outbox.message.body == first.message.body
+    assert rest and all(
+        claimed[row.id].outbox.buttons is None and claimed[row.id].outbox.confirms_opt_out is False
+        for row in rest
+    )
+
+
+def _sqlite_only() -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("write turns are SQLite's: PostgreSQL locks rows")
+
+
+def test_a_claim_waits_for_the_write_turn_a_web_worker_holds(sms_app: Flask) -> None:
+    """On SQLite the worker takes turns with the web workers (app.write_turns), so neither waits
+    in SQLite's busy handler, which sleeps up to 100 ms between tries."""
+    _sqlite_only()
+    queue()
+    claimed: list[int] = []
+    done = threading.Event()
+
+    def worker() -> None:
+        with sms_app.app_context():
+            claimed.extend(item.outbox.id for item in claim(db.session, utcnow(), batch=100))
+            db.session.remove()
+        done.set()
+
+    thread = threading.Thread(target=worker)
+    with write_turn(db.engine):
+        thread.start()
+        assert not done.wait(0.3), "the claim wrote while a web worker held the write turn"
+        assert all(row.lease_until is None for row in rows())
+    thread.join(10)
+    assert sorted(claimed) == [row.id for row in rows()] and all(row.lease_until for row in rows())
+
+
+def test_the_worker_writes_what_was_sent_in_its_turn(sms_app: Flask, fake: FakeTwilio) -> None:
+    """The worker's record of what the provider took waits for the write turn too, and is written
+    as soon as the turn is free."""
+    _sqlite_only()
+    replies = queue()
+    accepted, go_on = threading.Event(), threading.Event()
+
+    def first_accepted(message: dict[str, str]) -> None:
+        accepted.set()
+        go_on.wait(10)
+
+    fake.on_accept = first_accepted
+    results = []
+
+    def worker() -> None:
+        with sms_app.app_context():
+            results.append(deliver_due(db.session, senders(sms_app), concurrency=4))
+            db.session.remove()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert accepted.wait(10)
+    with write_turn(db.engine):
+        go_on.set()
+        thread.join(0.5)  # the results would be written within RECORD_WAIT (0.05 s)
+        assert thread.is_alive() and len(fake.messages) == len(replies)
+        assert all(row.status == "pending" for row in rows())
+    thread.join(10)
+    assert results[0].sent == len(replies) and all(row.status == "sent" for row in rows())
