@@ -12,9 +12,11 @@ is moved to the dead-letter state ("dead"), where staff can see and retry it; no
 Nothing is sent to a child who has opted out: their messages are held, and Twilio's error 21610
 (the number texted STOP to Twilio itself) marks the child opted out too.
 
-On a SQLite file every write here (a claim, a round of results) takes the database's write turn
-(``app.write_turns``), as a message's handling does: the worker and the web workers wait for each
-other in the kernel's queue for a file lock, never in SQLite's busy handler (which sleeps).
+On a SQLite file the sends' writes here (a claim, a round of results) take the database's write
+turn (``app.write_turns``), as a message's handling does: for these the worker and the web workers
+wait for each other in the kernel's queue for a file lock, not in SQLite's busy handler (which
+sleeps). The worker's other writes (scheduling reminders, a dead letter retried) and staff's do not
+take it yet.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -282,24 +285,14 @@ _SQLITE_LEASE = text(
 ).bindparams(bindparam("lease", type_=_OUTBOX.c.lease_until.type))
 
 
-def _sqlite_due(
-    session: Session | Connection, now: datetime, batch: int, lease: datetime
-) -> list[list[object]]:
-    """SQLite's claim (the caller commits): the due rows, each a list of _CLAIMED's stored values."""
+def _sqlite_due(session: Session | Connection, now: datetime, batch: int, lease: datetime) -> list[tuple]:
+    """SQLite's claim (the caller commits): the due rows as tuples of _CLAIMED's values, read as
+    the columns' types read them (the text decrypted, 0 and 1 as booleans) before the commit, so a
+    row that cannot be read leaves nothing leased."""
     session.execute(text("BEGIN IMMEDIATE"))
-    try:
-        found = json.loads(session.execute(_SQLITE_DUE, {"now": now, "batch": batch}).scalar_one())
-        if found:
-            session.execute(_SQLITE_LEASE, {"ids": json.dumps([row[0] for row in found]), "lease": lease})
-    except BaseException:
-        session.rollback()
-        raise
-    return found
-
-
-def _sqlite_values(session: Session | Connection, found: list[list[object]]) -> list[tuple]:
-    """SQLite's claimed rows with their values as the columns' types read them (the text
-    decrypted, 0 and 1 as booleans)."""
+    found = json.loads(session.execute(_SQLITE_DUE, {"now": now, "batch": batch}).scalar_one())
+    if found:
+        session.execute(_SQLITE_LEASE, {"ids": json.dumps([row[0] for row in found]), "lease": lease})
     processors = _sqlite_processors(_engine(session).dialect)
     return [
         tuple(
@@ -317,7 +310,22 @@ def _sqlite_processors(dialect: Dialect) -> list[Callable[[object], object] | No
 
 
 def _engine(session: Session | Connection) -> Engine:
-    return session.engine if isinstance(session, Connection) else session.get_bind()  # type: ignore[return-value]
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
+@contextmanager
+def _turn(session: Session | Connection) -> Iterator[None]:
+    """Writes and their commit inside the database's write turn (a SQLite file's; nothing
+    elsewhere). On an error they are rolled back before the turn is let go, so the next writer
+    never finds SQLite's lock still held."""
+    with write_turn(_engine(session)):
+        try:
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def _dialect(session: Session | Connection) -> str:
@@ -332,15 +340,16 @@ def claim(session: Session | Connection, now: datetime, batch: int) -> list[_Cla
     """Take due rows under a lease, committing so other workers skip them; each row is read with
     its message and recipient, as plain values."""
     lease = now + LEASE
+    if not _on_postgresql(session):
+        # What the caller left open is committed first, outside the turn: it may hold SQLite's
+        # lock, which the turn's holder would then wait for (and BEGIN IMMEDIATE would refuse).
+        session.commit()
     # Plain tuples: unpacked, not read by name (a Row reads through SQLAlchemy's machinery).
-    with write_turn(_engine(session)):
+    with _turn(session):
         if _on_postgresql(session):
             found = list(map(tuple, session.execute(_PG_CLAIM, {"now": now, "batch": batch, "lease": lease})))
         else:
             found = _sqlite_due(session, now, batch, lease)
-        session.commit()
-    if not _on_postgresql(session):
-        found = _sqlite_values(session, found)  # decrypted with the write lock let go
     # In queue order (neither claim keeps one), sorted by id alone (a Row compares through
     # SQLAlchemy's operators, column by column).
     found.sort(key=itemgetter(0))
@@ -426,9 +435,8 @@ def deliver_due(
             prepared = _verdict(item, senders, set())
             if prepared is not None:
                 outcome = prepared if isinstance(prepared, DeliveryError) else _send(prepared, item)
-                with write_turn(_engine(session)):
+                with _turn(session):
                     _record(session, [(item, outcome)], now, result)
-                    session.commit()
             session.commit()  # the check's read
         return result
     if not waiting:
@@ -724,9 +732,8 @@ class _Recorder:
         fresh connection. If that fails too, the rows the provider took are named in the log:
         they will be sent again when their lease runs out."""
         try:
-            with self._engine.connect() as connection, write_turn(self._engine):
+            with self._engine.connect() as connection, _turn(connection):
                 _record(connection, self._queue, self._now, self._result)
-                connection.commit()
         except Exception:  # noqa: BLE001 - the first error is the one raised
             accepted = [item.outbox.id for item, outcome in self._queue if isinstance(outcome, str)]
             log.exception(
@@ -808,9 +815,12 @@ class _Recorder:
             while (taken := self._take()) is not None:
                 try:
                     with write_turn(self._engine):
-                        self._write(connection, taken, autocommit)
+                        try:
+                            self._write(connection, taken, autocommit)
+                        except BaseException:
+                            connection.rollback()  # before the turn is let go
+                            raise
                 except BaseException as error:  # noqa: BLE001 - handed to the sending thread
-                    connection.rollback()
                     log.exception("delivery results could not be written; the sends stop")
                     self._error = error
                     with self._changed:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from app.conversations import InboundMessage, handle
 from app.delivery import LEASE, MAX_ATTEMPTS, claim, deliver_due, retry_dead, twilio_sender
@@ -149,9 +152,12 @@ def test_delivery_status_callbacks_update_the_sent_message(sms_app: Flask, fake:
     assert forged.status_code == 403 and rows()[0].message.status == "delivered"
 
 
+@pytest.mark.parametrize("turns", [True, False], ids=["with write turns", "without"])
 def test_workers_claiming_at_the_same_time_each_get_different_rows_and_together_all(
-    sms_app: Flask,
+    sms_app: Flask, monkeypatch: pytest.MonkeyPatch, turns: bool
 ) -> None:
+    if not turns:  # the database alone keeps them apart (on SQLite, BEGIN IMMEDIATE)
+        monkeypatch.setattr("app.delivery.write_turn", lambda engine: nullcontext())
     for _ in range(4):
         queue()
     due = {r.id for r in rows() if r.status == "pending"}
@@ -253,13 +259,18 @@ def test_a_claim_waits_for_the_write_turn_a_web_worker_holds(sms_app: Flask) -> 
         thread.start()
         assert not done.wait(0.3), "the claim wrote while a web worker held the write turn"
         assert all(row.lease_until is None for row in rows())
+        # ... and it waits without holding SQLite's lock, which the turn's holder takes at once.
+        _begin_immediate_at_once().close()
     thread.join(10)
     assert sorted(claimed) == [row.id for row in rows()] and all(row.lease_until for row in rows())
 
 
-def test_the_worker_writes_what_was_sent_in_its_turn(sms_app: Flask, fake: FakeTwilio) -> None:
-    """The worker's record of what the provider took waits for the write turn too, and is written
-    as soon as the turn is free."""
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_the_worker_writes_what_was_sent_in_its_turn(
+    sms_app: Flask, fake: FakeTwilio, concurrency: int
+) -> None:
+    """The worker's record of what the provider took waits for the write turn too (one send at a
+    time, or in rounds), and is written as soon as the turn is free."""
     _sqlite_only()
     replies = queue()
     accepted, go_on = threading.Event(), threading.Event()
@@ -273,7 +284,7 @@ def test_the_worker_writes_what_was_sent_in_its_turn(sms_app: Flask, fake: FakeT
 
     def worker() -> None:
         with sms_app.app_context():
-            results.append(deliver_due(db.session, senders(sms_app), concurrency=4))
+            results.append(deliver_due(db.session, senders(sms_app), concurrency=concurrency))
             db.session.remove()
 
     thread = threading.Thread(target=worker)
@@ -282,7 +293,43 @@ def test_the_worker_writes_what_was_sent_in_its_turn(sms_app: Flask, fake: FakeT
     with write_turn(db.engine):
         go_on.set()
         thread.join(0.5)  # the results would be written within RECORD_WAIT (0.05 s)
-        assert thread.is_alive() and len(fake.messages) == len(replies)
+        assert thread.is_alive() and fake.messages
         assert all(row.status == "pending" for row in rows())
     thread.join(10)
     assert results[0].sent == len(replies) and all(row.status == "sent" for row in rows())
+
+
+def _begin_immediate_at_once() -> sqlite3.Connection:
+    """SQLite's write lock, taken at once or not at all (no busy wait), on a connection of its
+    own; the caller closes it."""
+    connection = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute("ROLLBACK")
+    return connection
+
+
+def test_a_claim_that_fails_leaves_nothing_leased_and_nothing_locked(
+    sms_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sqlite_only()
+    queue()
+    monkeypatch.setattr("app.delivery._SQLITE_LEASE", text("UPDATE no_such_table SET lease = :lease"))
+    with pytest.raises(OperationalError):
+        claim(db.session, utcnow(), batch=100)
+    _begin_immediate_at_once().close()  # SQLite's lock was let go ...
+    with write_turn(db.engine):  # ... and the turn (this would wait if the claim still held it)
+        pass
+    monkeypatch.undo()
+    assert all(row.lease_until is None for row in rows())
+    assert len(claim(db.session, utcnow(), batch=100)) == len(rows())  # the session still works
+
+
+def test_a_claim_commits_what_its_caller_left_open_first(sms_app: Flask) -> None:
+    """A write sent but not committed holds SQLite's lock: the claim commits it before it waits
+    for the write turn (and BEGIN IMMEDIATE would refuse to start inside it)."""
+    queue()
+    first = rows()[0]
+    first.attempts = 3
+    db.session.flush()  # sent, not committed
+    claimed = claim(db.session, utcnow(), batch=100)
+    assert len(claimed) == len(rows()) and rows()[0].attempts == 3
