@@ -15,8 +15,8 @@ Nothing is sent to a child who has opted out: their messages are held, and Twili
 On a SQLite file the sends' writes here (a claim, a round of results) take the database's write
 turn (``app.write_turns``), as a message's handling does: for these the worker and the web workers
 wait for each other in the kernel's queue for a file lock, not in SQLite's busy handler (which
-sleeps). The worker's other writes (scheduling reminders, a dead letter retried) and staff's do not
-take it yet.
+sleeps). Scheduling reminders takes it too (``app.reminders``); staff's writes (a dead letter
+retried, a reply) do not yet.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -42,7 +41,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from app.models import ChannelIdentity, Message, OutboxMessage, utcnow
-from app.write_turns import write_turn
+from app.write_turns import committed_in_turn, engine_of, write_turn
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +292,7 @@ def _sqlite_due(session: Session | Connection, now: datetime, batch: int, lease:
     found = json.loads(session.execute(_SQLITE_DUE, {"now": now, "batch": batch}).scalar_one())
     if found:
         session.execute(_SQLITE_LEASE, {"ids": json.dumps([row[0] for row in found]), "lease": lease})
-    processors = _sqlite_processors(_engine(session).dialect)
+    processors = _sqlite_processors(engine_of(session).dialect)
     return [
         tuple(
             value if process is None or value is None else process(value)
@@ -309,27 +308,8 @@ def _sqlite_processors(dialect: Dialect) -> list[Callable[[object], object] | No
     return [claimed.type.result_processor(dialect, None) for claimed in _CLAIMED]
 
 
-def _engine(session: Session | Connection) -> Engine:
-    bind = session if isinstance(session, Connection) else session.get_bind()
-    return bind.engine if isinstance(bind, Connection) else bind
-
-
-@contextmanager
-def _turn(session: Session | Connection) -> Iterator[None]:
-    """Writes and their commit inside the database's write turn (a SQLite file's; nothing
-    elsewhere). On an error they are rolled back before the turn is let go, so the next writer
-    never finds SQLite's lock still held."""
-    with write_turn(_engine(session)):
-        try:
-            yield
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-
 def _dialect(session: Session | Connection) -> str:
-    return _engine(session).dialect.name
+    return engine_of(session).dialect.name
 
 
 def _on_postgresql(session: Session | Connection) -> bool:
@@ -345,7 +325,7 @@ def claim(session: Session | Connection, now: datetime, batch: int) -> list[_Cla
         # lock, which the turn's holder would then wait for (and BEGIN IMMEDIATE would refuse).
         session.commit()
     # Plain tuples: unpacked, not read by name (a Row reads through SQLAlchemy's machinery).
-    with _turn(session):
+    with committed_in_turn(session):
         if _on_postgresql(session):
             found = list(map(tuple, session.execute(_PG_CLAIM, {"now": now, "batch": batch, "lease": lease})))
         else:
@@ -435,7 +415,7 @@ def deliver_due(
             prepared = _verdict(item, senders, set())
             if prepared is not None:
                 outcome = prepared if isinstance(prepared, DeliveryError) else _send(prepared, item)
-                with _turn(session):
+                with committed_in_turn(session):
                     _record(session, [(item, outcome)], now, result)
             session.commit()  # the check's read
         return result
@@ -732,7 +712,7 @@ class _Recorder:
         fresh connection. If that fails too, the rows the provider took are named in the log:
         they will be sent again when their lease runs out."""
         try:
-            with self._engine.connect() as connection, _turn(connection):
+            with self._engine.connect() as connection, committed_in_turn(connection):
                 _record(connection, self._queue, self._now, self._result)
         except Exception:  # noqa: BLE001 - the first error is the one raised
             accepted = [item.outbox.id for item, outcome in self._queue if isinstance(outcome, str)]

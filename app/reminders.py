@@ -57,6 +57,7 @@ from app.models import (
     utcnow,
 )
 from app.outbound import Outgoing, queue_messages
+from app.write_turns import committed_in_turn
 
 log = logging.getLogger(__name__)
 
@@ -386,22 +387,24 @@ def _write(session: Session, due: Sequence[_Due], now: datetime, texts: dict) ->
 
 
 def _record(session: Session, due: list[_Due], now: datetime, summary: ReminderSummary, texts: dict) -> None:
-    """Write one batch in a savepoint and commit; on a clash with another worker, child by child."""
+    """Write one batch in a savepoint and commit; on a clash with another worker, child by child.
+    On a SQLite file inside the database's write turn, as the web workers write."""
     if not due:
         return
-    try:
-        with session.begin_nested():
-            outcomes = _write(session, due, now, texts)
-    except IntegrityError:
-        outcomes = []
-        for item in due:
-            try:
-                with session.begin_nested():
-                    written = _write(session, [item], now, texts)
-            except IntegrityError:
-                summary.raced += 1
-            else:
-                outcomes += written
+    with committed_in_turn(session):
+        try:
+            with session.begin_nested():
+                outcomes = _write(session, due, now, texts)
+        except IntegrityError:
+            outcomes = []
+            for item in due:
+                try:
+                    with session.begin_nested():
+                        written = _write(session, [item], now, texts)
+                except IntegrityError:
+                    summary.raced += 1
+                else:
+                    outcomes += written
     for item, outcome in outcomes:
         summary.skipped += len(item.skipped_keys)
         if outcome == "queued":
@@ -413,4 +416,3 @@ def _record(session: Session, due: list[_Due], now: datetime, summary: ReminderS
             summary.opted_out += 1
         else:
             summary.no_channel += 1
-    session.commit()

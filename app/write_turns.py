@@ -18,7 +18,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
 
 def lock_path(engine: Engine) -> str | None:
@@ -44,3 +45,24 @@ def write_turn(engine: Engine) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)  # closing the descriptor releases the lock
+
+
+def engine_of(session: Session | Connection) -> Engine:
+    """The engine a session or connection writes through."""
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind  # type: ignore[return-value]
+
+
+@contextmanager
+def committed_in_turn(session: Session | Connection) -> Iterator[None]:
+    """The block's writes and their commit inside the database's write turn. On an error they
+    are rolled back before the turn is let go, so the next writer never finds SQLite's lock
+    still held. Start it with nothing written yet: a write already sent holds SQLite's lock,
+    which whoever holds the turn would then wait for."""
+    with write_turn(engine_of(session)):
+        try:
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +30,7 @@ from app.models import (
 )
 from app.outbound import queue_message
 from app.reminders import ReminderSummary, schedule_reminders
+from app.write_turns import write_turn
 
 from ..fakes.twilio_server import FakeTwilio
 
@@ -400,3 +401,27 @@ def test_more_children_than_one_page_are_each_invited_once(demo: Flask) -> None:
     assert queued(JORDAN) == [invite]
     assert schedule_reminders(db.session, now, batch=2).queued == 0
     assert schedule_reminders(db.session, now + timedelta(hours=3), batch=3).queued == 0
+
+
+def test_reminders_are_written_in_the_write_turn_a_web_worker_holds(demo: Flask) -> None:
+    """On a SQLite file the scheduler takes turns with the web workers (app.write_turns), so
+    neither waits in SQLite's busy handler, which sleeps up to 100 ms between tries."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("write turns are SQLite's: PostgreSQL locks rows")
+    moment = at(review_day(JORDAN) - timedelta(days=14), 12).astimezone(UTC).replace(tzinfo=None)
+    summaries: list[ReminderSummary] = []
+    done = threading.Event()
+
+    def worker() -> None:
+        with demo.app_context():
+            summaries.append(schedule_reminders(db.session, now=moment))
+            db.session.remove()
+        done.set()
+
+    thread = threading.Thread(target=worker)
+    with write_turn(db.engine):
+        thread.start()
+        assert not done.wait(0.3), "the scheduler wrote while a web worker held the write turn"
+        assert queued(JORDAN) == []
+    thread.join(10)
+    assert summaries[0].invites == 1 and queued(JORDAN) == [english("reminder_invite")]
