@@ -41,7 +41,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from app.models import ChannelIdentity, Message, OutboxMessage, utcnow
-from app.write_turns import committed_in_turn, engine_of, write_turn
+from app.write_turns import committed_in_turn, engine_of
 
 log = logging.getLogger(__name__)
 
@@ -320,13 +320,14 @@ def claim(session: Session | Connection, now: datetime, batch: int) -> list[_Cla
     """Take due rows under a lease, committing so other workers skip them; each row is read with
     its message and recipient, as plain values."""
     lease = now + LEASE
-    if not _on_postgresql(session):
+    on_postgresql = _on_postgresql(session)
+    if not on_postgresql:
         # What the caller left open is committed first, outside the turn: it may hold SQLite's
         # lock, which the turn's holder would then wait for (and BEGIN IMMEDIATE would refuse).
         session.commit()
     # Plain tuples: unpacked, not read by name (a Row reads through SQLAlchemy's machinery).
     with committed_in_turn(session):
-        if _on_postgresql(session):
+        if on_postgresql:
             found = list(map(tuple, session.execute(_PG_CLAIM, {"now": now, "batch": batch, "lease": lease})))
         else:
             found = _sqlite_due(session, now, batch, lease)
@@ -794,12 +795,9 @@ class _Recorder:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             while (taken := self._take()) is not None:
                 try:
-                    with write_turn(self._engine):
-                        try:
-                            self._write(connection, taken, autocommit)
-                        except BaseException:
-                            connection.rollback()  # before the turn is let go
-                            raise
+                    # _write commits what it writes; the turn's commit then finds nothing left.
+                    with committed_in_turn(connection):
+                        self._write(connection, taken, autocommit)
                 except BaseException as error:  # noqa: BLE001 - handed to the sending thread
                     log.exception("delivery results could not be written; the sends stop")
                     self._error = error

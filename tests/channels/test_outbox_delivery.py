@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from contextlib import nullcontext
 from datetime import timedelta
@@ -19,6 +18,7 @@ from app.models import ChannelIdentity, OutboxMessage, utcnow
 from app.write_turns import write_turn
 
 from ..fakes.twilio_server import FakeTwilio
+from ..write_turn_helpers import assert_sqlite_lock_free, sqlite_only, waiting_for_the_turn
 
 JORDAN = "+447700900001"
 
@@ -157,7 +157,7 @@ def test_workers_claiming_at_the_same_time_each_get_different_rows_and_together_
     sms_app: Flask, monkeypatch: pytest.MonkeyPatch, turns: bool
 ) -> None:
     if not turns:  # the database alone keeps them apart (on SQLite, BEGIN IMMEDIATE)
-        monkeypatch.setattr("app.delivery.write_turn", lambda engine: nullcontext())
+        monkeypatch.setattr("app.write_turns.write_turn", lambda engine: nullcontext())
     for _ in range(4):
         queue()
     due = {r.id for r in rows() if r.status == "pending"}
@@ -235,33 +235,16 @@ def test_a_claim_reads_each_value_as_its_column_does(sms_app: Flask) -> None:
     )
 
 
-def _sqlite_only() -> None:
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("write turns are SQLite's: PostgreSQL locks rows")
-
-
 def test_a_claim_waits_for_the_write_turn_a_web_worker_holds(sms_app: Flask) -> None:
     """On SQLite the worker takes turns with the web workers (app.write_turns), so neither waits
     in SQLite's busy handler, which sleeps up to 100 ms between tries."""
-    _sqlite_only()
+    sqlite_only()
     queue()
-    claimed: list[int] = []
-    done = threading.Event()
-
-    def worker() -> None:
-        with sms_app.app_context():
-            claimed.extend(item.outbox.id for item in claim(db.session, utcnow(), batch=100))
-            db.session.remove()
-        done.set()
-
-    thread = threading.Thread(target=worker)
-    with write_turn(db.engine):
-        thread.start()
-        assert not done.wait(0.3), "the claim wrote while a web worker held the write turn"
+    with waiting_for_the_turn(sms_app, lambda: claim(db.session, utcnow(), batch=100), "the claim") as got:
         assert all(row.lease_until is None for row in rows())
         # ... and it waits without holding SQLite's lock, which the turn's holder takes at once.
-        _begin_immediate_at_once().close()
-    thread.join(10)
+        assert_sqlite_lock_free()
+    claimed = [item.outbox.id for item in got[0]]
     assert sorted(claimed) == [row.id for row in rows()] and all(row.lease_until for row in rows())
 
 
@@ -271,7 +254,7 @@ def test_the_worker_writes_what_was_sent_in_its_turn(
 ) -> None:
     """The worker's record of what the provider took waits for the write turn too (one send at a
     time, or in rounds), and is written as soon as the turn is free."""
-    _sqlite_only()
+    sqlite_only()
     replies = queue()
     accepted, go_on = threading.Event(), threading.Event()
 
@@ -299,24 +282,15 @@ def test_the_worker_writes_what_was_sent_in_its_turn(
     assert results[0].sent == len(replies) and all(row.status == "sent" for row in rows())
 
 
-def _begin_immediate_at_once() -> sqlite3.Connection:
-    """SQLite's write lock, taken at once or not at all (no busy wait), on a connection of its
-    own; the caller closes it."""
-    connection = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
-    connection.execute("BEGIN IMMEDIATE")
-    connection.execute("ROLLBACK")
-    return connection
-
-
 def test_a_claim_that_fails_leaves_nothing_leased_and_nothing_locked(
     sms_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sqlite_only()
+    sqlite_only()
     queue()
     monkeypatch.setattr("app.delivery._SQLITE_LEASE", text("UPDATE no_such_table SET lease = :lease"))
     with pytest.raises(OperationalError):
         claim(db.session, utcnow(), batch=100)
-    _begin_immediate_at_once().close()  # SQLite's lock was let go ...
+    assert_sqlite_lock_free()  # SQLite's lock was let go ...
     with write_turn(db.engine):  # ... and the turn (this would wait if the claim still held it)
         pass
     monkeypatch.undo()

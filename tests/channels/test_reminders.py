@@ -30,9 +30,9 @@ from app.models import (
 )
 from app.outbound import queue_message
 from app.reminders import ReminderSummary, schedule_reminders
-from app.write_turns import write_turn
 
 from ..fakes.twilio_server import FakeTwilio
+from ..write_turn_helpers import sqlite_only, waiting_for_the_turn
 
 LONDON = ZoneInfo("Europe/London")
 TOKYO = ZoneInfo("Asia/Tokyo")  # no summer time: 8 or 9 hours ahead of London
@@ -406,22 +406,10 @@ def test_more_children_than_one_page_are_each_invited_once(demo: Flask) -> None:
 def test_reminders_are_written_in_the_write_turn_a_web_worker_holds(demo: Flask) -> None:
     """On a SQLite file the scheduler takes turns with the web workers (app.write_turns), so
     neither waits in SQLite's busy handler, which sleeps up to 100 ms between tries."""
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("write turns are SQLite's: PostgreSQL locks rows")
+    sqlite_only()
     moment = at(review_day(JORDAN) - timedelta(days=14), 12).astimezone(UTC).replace(tzinfo=None)
-    summaries: list[ReminderSummary] = []
-    done = threading.Event()
-
-    def worker() -> None:
-        with demo.app_context():
-            summaries.append(schedule_reminders(db.session, now=moment))
-            db.session.remove()
-        done.set()
-
-    thread = threading.Thread(target=worker)
-    with write_turn(db.engine):
-        thread.start()
-        assert not done.wait(0.3), "the scheduler wrote while a web worker held the write turn"
+    with waiting_for_the_turn(
+        demo, lambda: schedule_reminders(db.session, now=moment), "the scheduler"
+    ) as got:
         assert queued(JORDAN) == []
-    thread.join(10)
-    assert summaries[0].invites == 1 and queued(JORDAN) == [english("reminder_invite")]
+    assert got[0].invites == 1 and queued(JORDAN) == [english("reminder_invite")]
