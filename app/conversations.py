@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import content
+from app.direct_statements import DirectStatement
 from app.engine import (
     ActionNotHappened,
     AdvocateRequested,
@@ -779,8 +780,9 @@ def _sender_query() -> Select[Any]:
     )
 
 
-# Built once: every message runs the same statement with its own values.
+# Built once: every message runs the same statement with its own values, on the driver's cursor.
 SENDER_QUERY = _sender_query()
+_SENDER = DirectStatement(SENDER_QUERY)
 
 
 def find_sender(
@@ -802,9 +804,10 @@ def find_sender(
         "since": now - SPLIT_MESSAGE_WINDOW,
         "today": today,
     }
-    row = session.connection().execute(SENDER_QUERY, values).first()
-    if row is None:
+    found = _SENDER.rows(session.connection(), values)
+    if not found:
         return None
+    (row,) = found
     # In the order of SENDER_QUERY's columns.
     identity_id, child_id, identity_channel, opted_out, first_name, locale, previous, *rest = row
     (iro_name, iro_phone, next_review_day), rest = rest[:3], rest[3:]

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Executable,
     String,
     Table,
-    TextClause,
     bindparam,
     insert,
     inspect,
@@ -34,6 +33,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
+from app.direct_statements import DirectStatement
 from app.models import Base
 
 
@@ -152,7 +152,7 @@ def _inserted_ids(connection: Connection, table: Table, key: Any, rows: list[dic
     columns = tuple(rows[0])
     statement = _multi_row_insert(table, key.key, columns, len(rows))
     values = {f"r{n}_{name}": row[name] for n, row in enumerate(rows) for name in columns}
-    return sorted(connection.execute(statement, values).scalars())
+    return sorted(new_id for (new_id,) in statement.rows(connection, values))
 
 
 # A message writes a handful of rows; this bounds a statement's parameters (SQLite allows 32,766)
@@ -161,15 +161,16 @@ MOST_ROWS = 50
 
 
 @lru_cache(maxsize=256)
-def _multi_row_insert(table: Table, key: str, columns: tuple[str, ...], count: int) -> TextClause:
+def _multi_row_insert(table: Table, key: str, columns: tuple[str, ...], count: int) -> DirectStatement:
     """INSERT of ``count`` rows of ``columns`` into ``table``, RETURNING the new ``key``s.
 
     Written as text with typed parameters: SQLAlchemy does not cache the compiled form of a Core
-    multi-row ``insert().values([...])``, and compiling it was slower than the statement itself."""
+    multi-row ``insert().values([...])``, and compiling it was slower than the statement itself.
+    Run on the driver's cursor (``app.direct_statements``)."""
     names = ", ".join(f'"{table.c[name].name}"' for name in columns)
     rows = ", ".join("(" + ", ".join(f":r{n}_{name}" for name in columns) + ")" for n in range(count))
     returned = table.c[key]
-    return (
+    return DirectStatement(
         text(f'INSERT INTO "{table.name}" ({names}) VALUES {rows} RETURNING "{returned.name}"')
         .bindparams(
             *(bindparam(f"r{n}_{name}", type_=table.c[name].type) for n in range(count) for name in columns)
@@ -233,7 +234,7 @@ def insert_new_if(
     statement = _guarded_insert(guard, table, key.key, columns, len(rows))
     params = dict(values)
     params.update({f"r{n}_{name}": row[name] for n, row in enumerate(rows) for name in columns})
-    new_ids = sorted(connection.execute(statement, params).scalars())
+    new_ids = sorted(new_id for (new_id,) in statement.rows(connection, params))
     if not new_ids:
         return False
     for obj, new_id in zip(objects, new_ids, strict=True):
@@ -242,7 +243,9 @@ def insert_new_if(
 
 
 @lru_cache(maxsize=64)
-def _guarded_insert(guard: Guard, table: Table, key: str, columns: tuple[str, ...], count: int) -> TextClause:
+def _guarded_insert(
+    guard: Guard, table: Table, key: str, columns: tuple[str, ...], count: int
+) -> DirectStatement:
     """``WITH guard AS (...) INSERT INTO table (...) SELECT * FROM (VALUES ...) WHERE EXISTS
     (SELECT 1 FROM guard) RETURNING key``, built once per guard, table, columns and row count.
 
@@ -257,7 +260,7 @@ def _guarded_insert(guard: Guard, table: Table, key: str, columns: tuple[str, ..
         for n in range(count)
     )
     returned = table.c[key]
-    return (
+    return DirectStatement(
         text(
             f"WITH guard AS ({guard.sql}) "
             f'INSERT INTO "{table.name}" ({names}) SELECT * FROM (VALUES {rows}) AS new_rows ({names}) '
