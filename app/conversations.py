@@ -365,16 +365,22 @@ CHILDS_ACTION = (
 )
 
 
+_PLAN_ACTIONS = DirectStatement(PLAN_ACTIONS)
+
+
 def _load_actions(session: Session, child: AnyChild, locale: str, today: date) -> tuple[ActionView, ...]:
     return tuple(
         ActionView(
-            id=action.id,
-            what=action.description,
-            who=action.owner,
-            due=format_day(action.due_on, locale) if action.due_on else None,
-            status="late" if action_is_late(action.status, action.due_on, today) else action.status,
+            id=action_id,
+            what=description,
+            who=owner,
+            due=format_day(due_on, locale) if due_on else None,
+            status="late" if action_is_late(status, due_on, today) else status,
         )
-        for action in session.connection().execute(PLAN_ACTIONS, {"child": child.id})
+        # In the order of PLAN_ACTIONS's columns.
+        for action_id, description, owner, due_on, status in _PLAN_ACTIONS.rows(
+            session.connection(), {"child": child.id}
+        )
     )
 
 
