@@ -1,32 +1,39 @@
-"""Statements run on the driver's own cursor: the two that handling every message runs.
+"""Statements run on the driver's own cursor: the few that handling a message runs.
 
-Every message runs the same two statements: the read of its sender (``conversations.find_sender``)
-and its write (``new_rows``). Through ``Connection.execute`` each paid for SQLAlchemy's work around
-the statement (an execution context, result metadata, a ``Row`` per row) and, on PostgreSQL, for
-psycopg's description of every column the result has (two dozen for the sender), which nothing
+Every message reads its sender (``conversations.find_sender``) and writes itself with its replies
+(``new_rows``: one INSERT, or on PostgreSQL the INSERT with its guard); asking for the plan also
+reads its actions. Through ``Connection.execute`` each of those statements paid for SQLAlchemy's
+work around it (an execution context, result metadata, a ``Row`` per row) and, on PostgreSQL, for
+psycopg's description of every column of the result (two dozen for the sender), which nothing
 read: about half of each statement's CPU in the web process (the sender's read cost 270 µs that
-way against 130 µs straight on the cursor, measured on PostgreSQL).
+way and 155 µs this way, measured on PostgreSQL).
 
 A ``DirectStatement`` is a Core statement compiled once per dialect, by SQLAlchemy, into the very
 text SQLAlchemy itself would send. Each run puts its values through the same bind processors (the
-encrypted columns' among them), reads its rows through the same result processors, and an error
-is raised as SQLAlchemy raises it (a unique key taken is ``IntegrityError``; a lost connection
-is invalidated). Listeners to ``before_cursor_execute`` and ``after_cursor_execute`` are called
-as usual, but with no execution context (None), and ``echo`` does not log these statements. What
-differs for the caller is what it gives back: plain tuples. It runs on the connection's open
-transaction, if any, as ``Connection.execute`` does, and commits nothing.
+encrypted columns' among them) and reads its rows through the same result processors. Anything
+that goes wrong, from a value left out to a lost connection, goes through the connection's own
+error handling, so it is raised as SQLAlchemy raises it (``StatementError``; ``IntegrityError``
+for a key taken, which duplicates and clashes rely on) and a lost connection is invalidated with
+its pool. Like ``Connection.execute`` it begins the connection's transaction if none is open and
+commits nothing. What differs for the caller is what it gives back: plain tuples.
+
+Whenever SQLAlchemy has more to do than send the statement (listeners to the connection's events,
+``echo``, a schema translation map, a transaction that must be rolled back first), the statement
+goes through ``Connection.execute`` instead, so listeners get their execution context and the
+error is the one SQLAlchemy gives.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Dialect, Numeric
 from sqlalchemy.sql.elements import ClauseElement
+
+# Each dialect keeps its own compiled forms (they hold it), so they go when its engine goes.
+_CACHE = "_direct_statements"
 
 
 @dataclass(frozen=True)
@@ -53,41 +60,35 @@ class DirectStatement:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._by_dialect: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
 
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run with ``values`` (by bound name) and return every row, each column read as
         SQLAlchemy reads it."""
         dialect = connection.dialect
-        compiled = self._by_dialect.get(dialect) or self._compile(dialect)
-        params = compiled.parameters(values)
-        dbapi_connection = connection.connection.dbapi_connection
-        assert dbapi_connection is not None
-        cursor = dbapi_connection.cursor()
-        # Listeners to the cursor's events still see the statement (with no execution context).
-        dispatch = connection.dispatch
+        cache = dialect.__dict__.get(_CACHE)
+        if cache is None:
+            cache = dialect.__dict__.setdefault(_CACHE, {})
+        compiled = cache.get(self) or self._compile(dialect, cache)
+        transaction = connection.get_transaction()
+        if _observed(connection) or (transaction is not None and not transaction.is_active):
+            return [tuple(row) for row in connection.execute(self.statement, values)]
+        if transaction is None:
+            connection.begin()  # as Connection.execute begins one
+        params: Any = values
+        cursor = None
         try:
-            if dispatch.before_cursor_execute:
-                dispatch.before_cursor_execute(connection, cursor, compiled.sql, params, None, False)
+            params = compiled.parameters(values)
+            dbapi_connection = connection.connection.dbapi_connection
+            assert dbapi_connection is not None
+            cursor = dbapi_connection.cursor()
             cursor.execute(compiled.sql, params)
             found = cursor.fetchall()
-            if dispatch.after_cursor_execute:
-                dispatch.after_cursor_execute(connection, cursor, compiled.sql, params, None, False)
-        except dialect.loaded_dbapi.Error as error:
-            lost = dialect.is_disconnect(error, dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(error)
-            raise DBAPIError.instance(
-                compiled.sql,
-                params,
-                error,
-                dialect.loaded_dbapi.Error,
-                hide_parameters=connection.engine.hide_parameters,
-                connection_invalidated=lost,
-                dialect=dialect,
-            ) from error
-        finally:
             cursor.close()
+        except BaseException as error:
+            # SQLAlchemy's own handling (private, but exactly what Connection.execute does): the
+            # error wrapped as SQLAlchemy wraps it, a lost connection invalidated with its pool,
+            # the cursor closed, handle_error listeners told. It always raises.
+            connection._handle_dbapi_exception(error, compiled.sql, params, cursor, None)
         results = compiled.results
         if not any(results):
             return [tuple(row) for row in found]
@@ -99,31 +100,46 @@ class DirectStatement:
             for row in found
         ]
 
-    def _compile(self, dialect: Dialect) -> _Compiled:
+    def _compile(self, dialect: Dialect, cache: dict[DirectStatement, _Compiled]) -> _Compiled:
         compiled: Any = self.statement.compile(dialect=dialect)
         if compiled.escaped_bind_names:
             raise ValueError(f"bound names the SQL spells otherwise: {sorted(compiled.escaped_bind_names)}")
         if compiled.insert_prefetch or compiled.update_prefetch:
             raise ValueError("a column's Python default is worked out at each run: give every value")
-        for bind in compiled.bind_names:
-            if bind.expanding or bind.literal_execute:
-                raise ValueError(f"{bind.key!r}: a list or literal value is rendered at each run")
-        binds = tuple(
-            (name, process)
-            for bind, name in compiled.bind_names.items()
-            if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-        )
+        for bind in compiled.literal_execute_params | compiled.post_compile_params:
+            raise ValueError(f"{bind.key!r}: a list or literal value is rendered at each run")
         columns = getattr(self.statement, "exported_columns", None)
         if not columns:
             raise ValueError("a DirectStatement returns rows: a SELECT, or a write with RETURNING")
-        results = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        )
+        for column in columns:
+            # Their processors read the driver's type of the column, which is not asked for here.
+            if isinstance(column.type, Numeric):
+                raise ValueError(f"{column.key!r}: a number column is read through Connection.execute")
+        # By name, as SQLAlchemy keeps them: a value named twice is processed once.
+        binds = {
+            name: process
+            for bind, name in compiled.bind_names.items()
+            if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
         found = _Compiled(
             sql=compiled.string,
             compiled=compiled,
-            binds=binds,
-            results=results,
+            binds=tuple(binds.items()),
+            results=tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+            ),
         )
-        self._by_dialect[dialect] = found
+        cache[self] = found
         return found
+
+
+def _observed(connection: Connection) -> bool:
+    """Whether SQLAlchemy would do more for this statement than send it: listeners to the
+    connection's or engine's events, ``echo``, a schema translation map."""
+    return bool(
+        # What Connection.execute itself checks (private, but stable through SQLAlchemy 2).
+        connection._has_events
+        or connection.engine._has_events
+        or connection._echo
+        or connection.get_execution_options().get("schema_translate_map")
+    )

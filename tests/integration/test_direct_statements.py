@@ -1,5 +1,5 @@
-"""app.direct_statements: a statement run on the driver's cursor reads, writes and fails exactly as
-SQLAlchemy's own execution does."""
+"""app.direct_statements: a statement run on the driver's cursor reads, writes and fails as
+SQLAlchemy's own execution does, and goes through SQLAlchemy whenever something listens."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import bindparam, event, insert, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
+from sqlalchemy import Connection, Numeric, bindparam, cast, event, insert, literal, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
-from app.conversations import SENDER_QUERY, SPLIT_MESSAGE_WINDOW
+from app.conversations import PLAN_ACTIONS, SENDER_QUERY, SPLIT_MESSAGE_WINDOW
 from app.direct_statements import DirectStatement
 from app.extensions import db
 from app.models import ChannelIdentity, Message, utcnow
@@ -50,10 +50,62 @@ def test_rows_are_read_as_sqlalchemy_reads_them(demo: Flask) -> None:
         expected = [tuple(row) for row in connection.execute(SENDER_QUERY, values)]
         got = DirectStatement(SENDER_QUERY).rows(connection, values)
         assert got == expected and len(got) == 1
+        # Of the same types too (on SQLite a flag read without its processor is 0, which == False).
+        assert [tuple(map(type, row)) for row in got] == [tuple(map(type, row)) for row in expected]
         # Not a vacuous match: the child's name comes back in plain words.
         assert "Jordan" in got[0]
         nobody = {**values, "index": ChannelIdentity.address_key("sms", normalise_phone("+447700900999"))}
         assert DirectStatement(SENDER_QUERY).rows(connection, nobody) == []
+
+
+def test_the_plans_actions_are_read_as_sqlalchemy_reads_them(demo: Flask) -> None:
+    with demo.app_context():
+        connection = db.session.connection()
+        jordan = connection.execute(
+            select(ChannelIdentity.child_id).where(
+                ChannelIdentity.address_index == ChannelIdentity.address_key("sms", normalise_phone(JORDAN))
+            )
+        ).scalar_one()
+        expected = [tuple(row) for row in connection.execute(PLAN_ACTIONS, {"child": jordan})]
+        got = DirectStatement(PLAN_ACTIONS).rows(connection, {"child": jordan})
+        assert got == expected and len(got) >= 2
+        assert [tuple(map(type, row)) for row in got] == [tuple(map(type, row)) for row in expected]
+
+
+def test_nothing_goes_through_connection_execute_when_nothing_listens(
+    demo: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The point of it: with no listeners, no echo, the statement goes straight to the cursor."""
+    with demo.app_context():
+        connection = db.session.connection()
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("went through Connection.execute")
+
+        monkeypatch.setattr(Connection, "execute", refuse)
+        (row,) = DirectStatement(SENDER_QUERY).rows(connection, _sender_values())
+        assert "Jordan" in row
+
+
+def test_timestamps_are_stored_as_sqlalchemy_stores_them(app: Flask) -> None:
+    """The stored text itself (SQLite keeps a timestamp as text, and compares it as text)."""
+    with app.app_context():
+        at = utcnow().replace(microsecond=0)
+        connection = db.session.connection()
+        through = connection.execute(
+            _INSERT_RETURNING.statement, {"body": "a", "provider_id": "SM-through", "at": at}
+        ).scalar_one()
+        ((direct, _, _),) = _INSERT_RETURNING.rows(
+            connection, {"body": "b", "provider_id": "SM-direct", "at": at}
+        )
+        db.session.commit()
+        stored = dict(
+            db.session.execute(
+                text(f'SELECT id, CAST(created_at AS TEXT) FROM "{_MESSAGES.name}" WHERE id IN (:a, :b)'),
+                {"a": through, "b": direct},
+            ).all()
+        )
+        assert stored[direct] == stored[through]
 
 
 def test_values_are_written_through_the_columns_bind_processing(app: Flask) -> None:
@@ -73,6 +125,20 @@ def test_values_are_written_through_the_columns_bind_processing(app: Flask) -> N
         assert db.session.get(Message, new_id).body == "I want to see my sister"
 
 
+def test_on_a_connection_with_no_transaction_it_begins_one_as_execute_does(app: Flask) -> None:
+    """Else the driver's own transaction would be one SQLAlchemy does not know of: its commit
+    would do nothing, and the row would be rolled back when the connection went back to the pool."""
+    with app.app_context():
+        with db.engine.connect() as connection:
+            assert not connection.in_transaction()
+            ((new_id, _, _),) = _INSERT_RETURNING.rows(
+                connection, {"body": "kept", "provider_id": "SM-begun", "at": utcnow()}
+            )
+            assert connection.in_transaction()
+            connection.commit()
+        assert db.session.get(Message, new_id).body == "kept"
+
+
 def test_a_key_taken_raises_integrity_error_and_the_session_goes_on_after_a_rollback(app: Flask) -> None:
     with app.app_context():
         values = {"body": "first", "provider_id": "SM-direct-twice", "at": utcnow()}
@@ -88,11 +154,17 @@ def test_a_key_taken_raises_integrity_error_and_the_session_goes_on_after_a_roll
         assert len(db.session.execute(count).all()) == 1  # the second statement's first row was undone too
 
 
-def test_a_value_left_out_is_refused_before_anything_is_sent(app: Flask) -> None:
+def test_a_value_left_out_is_refused_as_sqlalchemy_refuses_it(app: Flask) -> None:
+    values = {"provider_id": "SM-x", "at": utcnow()}
     with app.app_context():
-        with pytest.raises(InvalidRequestError, match="body"):
-            _INSERT_RETURNING.rows(db.session.connection(), {"provider_id": "SM-x", "at": utcnow()})
+        with pytest.raises(StatementError, match="body") as direct:
+            _INSERT_RETURNING.rows(db.session.connection(), values)
         db.session.rollback()
+        with pytest.raises(StatementError) as through:
+            db.session.connection().execute(_INSERT_RETURNING.statement, values)
+        db.session.rollback()
+        assert type(direct.value) is type(through.value)
+        assert type(direct.value.orig) is type(through.value.orig)
         assert db.session.execute(select(Message.id)).all() == []
 
 
@@ -108,32 +180,39 @@ def test_statements_it_cannot_run_as_they_stand_are_refused(app: Flask) -> None:
         )
         with pytest.raises(ValueError, match="Python default"):
             defaulted.rows(connection, {})
+        rendered = DirectStatement(select(Message.id).limit(bindparam("n", literal_execute=True)))
+        with pytest.raises(ValueError, match="'n'"):
+            rendered.rows(connection, {"n": 1})
+        number = DirectStatement(select(cast(literal(1), Numeric(10, 2)).label("amount")))
+        with pytest.raises(ValueError, match="amount"):
+            number.rows(connection, {})
         listed = DirectStatement(select(Message.id).where(Message.id.in_(bindparam("ids", expanding=True))))
         with pytest.raises(ValueError, match="ids"):
             listed.rows(connection, {"ids": [1, 2]})
 
 
-def test_cursor_listeners_still_see_the_statement(app: Flask) -> None:
-    seen: list[tuple[str, str]] = []
+def test_with_listeners_the_statement_goes_through_sqlalchemy_and_they_get_its_context(app: Flask) -> None:
+    seen: list[tuple[str, str, bool]] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        seen.append(("before", statement.split(None, 1)[0].upper()))
+        seen.append(("before", statement.split(None, 1)[0].upper(), context is not None))
 
     def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        seen.append(("after", statement.split(None, 1)[0].upper()))
+        seen.append(("after", statement.split(None, 1)[0].upper(), context is not None))
 
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", before)
         event.listen(db.engine, "after_cursor_execute", after)
         try:
-            _INSERT_RETURNING.rows(
+            ((_, body, _),) = _INSERT_RETURNING.rows(
                 db.session.connection(), {"body": "b", "provider_id": None, "at": utcnow()}
             )
         finally:
             event.remove(db.engine, "before_cursor_execute", before)
             event.remove(db.engine, "after_cursor_execute", after)
         db.session.rollback()
-    assert ("before", "INSERT") in seen and ("after", "INSERT") in seen
+    assert body == "b"
+    assert ("before", "INSERT", True) in seen and ("after", "INSERT", True) in seen
 
 
 def test_a_lost_connection_is_invalidated_and_the_next_message_gets_a_new_one(app: Flask) -> None:
