@@ -40,6 +40,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from app.direct_statements import read_rows, result_processors
 from app.models import ChannelIdentity, Message, OutboxMessage, utcnow
 from app.write_turns import committed_in_turn, engine_of
 
@@ -292,20 +293,13 @@ def _sqlite_due(session: Session | Connection, now: datetime, batch: int, lease:
     found = json.loads(session.execute(_SQLITE_DUE, {"now": now, "batch": batch}).scalar_one())
     if found:
         session.execute(_SQLITE_LEASE, {"ids": json.dumps([row[0] for row in found]), "lease": lease})
-    processors = _sqlite_processors(engine_of(session).dialect)
-    return [
-        tuple(
-            value if process is None or value is None else process(value)
-            for process, value in zip(processors, row, strict=True)
-        )
-        for row in found
-    ]
+    return read_rows(found, _sqlite_processors(engine_of(session).dialect))
 
 
 @cache
-def _sqlite_processors(dialect: Dialect) -> list[Callable[[object], object] | None]:
+def _sqlite_processors(dialect: Dialect) -> tuple[Callable[[object], object] | None, ...]:
     """What turns each of _CLAIMED's stored values into the value read (None: taken as it is)."""
-    return [claimed.type.result_processor(dialect, None) for claimed in _CLAIMED]
+    return result_processors(_CLAIMED, dialect)
 
 
 def _dialect(session: Session | Connection) -> str:

@@ -25,7 +25,7 @@ error is the one SQLAlchemy gives.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +40,13 @@ _CACHE = "_direct_statements"
 class _Compiled:
     """A statement as one dialect sends it."""
 
-    sql: str
-    compiled: Any  # SQLAlchemy's compiled form: its parameters, defaults and order
+    compiled: Any  # SQLAlchemy's compiled form: its text, parameters, defaults and order
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # each bound name with a processor
     results: tuple[Callable[[Any], Any] | None, ...]  # each column's processor, or None
+
+    @property
+    def sql(self) -> str:
+        return self.compiled.string
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The driver's parameters: dict or tuple, as the dialect's paramstyle wants."""
@@ -89,16 +92,7 @@ class DirectStatement:
             # error wrapped as SQLAlchemy wraps it, a lost connection invalidated with its pool,
             # the cursor closed, handle_error listeners told. It always raises.
             connection._handle_dbapi_exception(error, compiled.sql, params, cursor, None)
-        results = compiled.results
-        if not any(results):
-            return [tuple(row) for row in found]
-        return [
-            tuple(
-                value if process is None else process(value)
-                for process, value in zip(results, row, strict=True)
-            )
-            for row in found
-        ]
+        return read_rows(found, compiled.results)
 
     def _compile(self, dialect: Dialect, cache: dict[DirectStatement, _Compiled]) -> _Compiled:
         compiled: Any = self.statement.compile(dialect=dialect)
@@ -122,15 +116,31 @@ class DirectStatement:
             if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
         found = _Compiled(
-            sql=compiled.string,
-            compiled=compiled,
-            binds=tuple(binds.items()),
-            results=tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-            ),
+            compiled=compiled, binds=tuple(binds.items()), results=result_processors(columns, dialect)
         )
         cache[self] = found
         return found
+
+
+def result_processors(columns: Iterable[Any], dialect: Dialect) -> tuple[Callable[[Any], Any] | None, ...]:
+    """What turns each column's value, as the driver gives it, into the value SQLAlchemy reads
+    (None: taken as it is). Without the driver's type of the column, so not for number columns."""
+    return tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+
+
+def read_rows(
+    found: Iterable[Sequence[Any]], processors: Sequence[Callable[[Any], Any] | None]
+) -> list[tuple[Any, ...]]:
+    """Rows as the driver gave them, each value put through its column's processor."""
+    if not any(processors):
+        return [tuple(row) for row in found]
+    return [
+        tuple(
+            value if process is None else process(value)
+            for process, value in zip(processors, row, strict=True)
+        )
+        for row in found
+    ]
 
 
 def _observed(connection: Connection) -> bool:
