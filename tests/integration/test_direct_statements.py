@@ -154,6 +154,51 @@ def test_a_key_taken_raises_integrity_error_and_the_session_goes_on_after_a_roll
         assert len(db.session.execute(count).all()) == 1  # the second statement's first row was undone too
 
 
+def test_after_an_error_the_next_statement_on_that_connection_runs(app: Flask) -> None:
+    """A connection keeps its cursor from one statement to the next; an error closes it (as
+    SQLAlchemy closes a failed statement's cursor), and the next statement gets a fresh one."""
+    with app.app_context(), db.engine.connect() as connection:
+        values = {"body": "first", "provider_id": "SM-kept-cursor", "at": utcnow()}
+        _INSERT_RETURNING.rows(connection, values)
+        with pytest.raises(IntegrityError):
+            _INSERT_RETURNING.rows(connection, values)
+        connection.rollback()
+        again = _INSERT_RETURNING.rows(
+            connection, {"body": "after", "provider_id": "SM-after-error", "at": utcnow()}
+        )
+        connection.commit()
+    with app.app_context():
+        assert [(m.id, m.body) for m in db.session.scalars(select(Message))] == [(again[0][0], "after")]
+
+
+def test_a_connection_makes_one_cursor_for_all_its_direct_statements(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: psycopg sets up each column's loader once a cursor, so the cursor is kept."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("psycopg's cursors")
+        import psycopg
+
+        made = []
+        make = psycopg.Connection.cursor
+
+        def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            made.append(self)
+            return make(self, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "cursor", counted)
+        with db.engine.connect() as connection:
+            for n in range(3):
+                at = utcnow() + timedelta(seconds=n)
+                _INSERT_RETURNING.rows(connection, {"body": f"b{n}", "provider_id": f"SM-c{n}", "at": at})
+                if n == 0:
+                    first = len(made)  # the pool's ping on checkout makes one too
+            connection.commit()
+        assert len(made) == first
+        assert len(db.session.execute(select(Message.id)).all()) == 3
+
+
 def test_a_value_left_out_is_refused_as_sqlalchemy_refuses_it(app: Flask) -> None:
     values = {"provider_id": "SM-x", "at": utcnow()}
     with app.app_context():
