@@ -151,7 +151,14 @@ def webhook_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": half["p99_ms"] < 100,
                     "note": (
                         f"asked {half.get('target_rps', 0):,.0f} req/s, "
-                        f"got {half['requests_per_second']:,.0f}"
+                        f"got {half['requests_per_second']:,.0f}; "
+                        f"{half.get('over_100_ms', 0):,} over 100 ms, due in "
+                        f"{half.get('seconds_with_slow', 0)} of its seconds"
+                        + (
+                            f"; PostgreSQL's checkpoints synced for {half['checkpoint_sync_ms']:,} ms"
+                            if "checkpoint_sync_ms" in half
+                            else ""
+                        )
                     ),
                 },
                 {

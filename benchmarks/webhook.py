@@ -55,6 +55,10 @@ PUBLIC_BASE_URL = "https://reviewline.example.org"
 SERVICE_NUMBER = "+447700900500"
 WEBHOOK_PATH = "/webhooks/twilio/sms"
 ENDPOINTS = ("bare", "signed", "floor", "webhook")
+# A paced request slower than this is counted, with the second it was due in: many slow requests
+# within a second or two are a stall of the machine or the database (a checkpoint's sync), not a
+# slow message.
+SLOW_MS = 100.0
 # Held for the whole of a run, so two benchmark runs on one machine never overlap.
 LOCK_PATH = Path(tempfile.gettempdir()) / "reviewline-benchmark.lock"
 
@@ -379,6 +383,12 @@ class LoadResult:
     tool: str = "wrk"
     target_rps: float | None = None
     other_load_cores: float = 0.0
+    # Paced runs: (when it was due, seconds from the start of the run; ms) of each request over SLOW_MS.
+    slow: list[tuple[float, float]] = field(default_factory=list)
+
+    def slow_seconds(self) -> int:
+        """In how many distinct seconds of the run the slow requests were due."""
+        return len({int(due) for due, _ in self.slow})
 
     @property
     def rps(self) -> float:
@@ -400,6 +410,11 @@ class LoadResult:
             "other_load_cores": round(self.other_load_cores, 2),
             **({"target_rps": round(self.target_rps, 1)} if self.target_rps else {}),
             **({"plan_exhausted": self.exhausted} if self.exhausted else {}),
+            **(
+                {"over_100_ms": len(self.slow), "seconds_with_slow": self.slow_seconds()}
+                if self.target_rps
+                else {}
+            ),
         }
 
 
@@ -534,6 +549,7 @@ def run_python_load(
         end_by_part=[out["position"] for out in outputs],
         tool="python",
         target_rps=rate,
+        slow=sorted(tuple(pair) for out in outputs for pair in out["slow"]),
     )
 
 
@@ -575,6 +591,7 @@ async def _loadgen(job: dict[str, Any]) -> dict[str, Any]:
         )
     position, sent = job["start"], 0
     latencies: list[float] = []
+    slow: list[tuple[float, float]] = []
     statuses: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
@@ -597,7 +614,10 @@ async def _loadgen(job: dict[str, Any]) -> dict[str, Any]:
             return
         statuses[status] += 1
         # From when the request was due, not when it went: a stalled server is not hidden.
-        latencies.append((loop.time() - due) * 1000)
+        latency = (loop.time() - due) * 1000
+        latencies.append(latency)
+        if latency > SLOW_MS:
+            slow.append((due - begin, latency))
 
     begin = loop.time()
     end = begin + job["seconds"]
@@ -627,6 +647,7 @@ async def _loadgen(job: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*(connection() for _ in range(job["connections"])))
     return {
         "latencies_ms": latencies,
+        "slow": slow,
         "statuses": statuses,
         "errors": errors,
         "sent": sent,
@@ -858,6 +879,30 @@ def stored_outcome(url: str, keys: str) -> dict[str, Any]:
     }
 
 
+def checkpoint_sync_ms(url: str) -> float | None:
+    """PostgreSQL: milliseconds its checkpoints have spent syncing files to disk so far (a
+    checkpoint's sync can hold up commits); None on SQLite or where the figure cannot be read."""
+    if not url.startswith("postgresql"):
+        return None
+    for sql in (
+        "SELECT checkpoint_sync_time FROM pg_stat_bgwriter",  # PostgreSQL 16 and before
+        "SELECT sync_time FROM pg_stat_checkpointer",  # 17 on
+    ):
+        try:
+            return float(_query(url, sql)[0][0])
+        except Exception:  # noqa: BLE001 - the other version's view
+            continue
+    return None
+
+
+def slow_note(result: LoadResult, synced_ms: float | None = None) -> str:
+    """The paced run's slow requests, and whether a checkpoint synced meanwhile (PostgreSQL)."""
+    note = f"{len(result.slow):,} over {SLOW_MS:.0f} ms, due in {result.slow_seconds()} of its seconds"
+    if synced_ms is not None:
+        note += f"; checkpoints synced for {synced_ms:,.0f} ms meanwhile"
+    return note
+
+
 def wait_until_quiet(url: str, expected: int, timeout: float = 30.0) -> None:
     """Wait for requests the load generator abandoned at its deadline to be finished by the server."""
     deadline = time.monotonic() + timeout
@@ -1010,6 +1055,7 @@ def bench_database(
         figures["ratio_to_floor_by_round"] = [round(r, 3) for r in ratios]
         figures["ratio_to_floor"] = round(statistics.median(ratios), 3)
 
+        synced_before = checkpoint_sync_ms(url)
         paced = measured(
             lambda: run_python_load(
                 server.base,
@@ -1021,8 +1067,16 @@ def bench_database(
             )
         )
         consumed(paced)
-        figures["webhook_half"] = paced.summary()
-        say(f"[{name}] webhook at half its rate ({paced.target_rps:,.0f} req/s asked) {figures_line(paced)}")
+        synced_after = checkpoint_sync_ms(url)
+        synced = None if synced_before is None or synced_after is None else synced_after - synced_before
+        figures["webhook_half"] = {
+            **paced.summary(),
+            **({"checkpoint_sync_ms": round(synced)} if synced is not None else {}),
+        }
+        say(
+            f"[{name}] webhook at half its rate ({paced.target_rps:,.0f} req/s asked) {figures_line(paced)}"
+            f" ({slow_note(paced, synced)})"
+        )
         wait_until_quiet(url, len(issued))
         memory = {pid: resident_mb(pid) for pid in server.worker_pids()}
         figures["worker_memory_mb"] = list(memory.values())

@@ -143,3 +143,43 @@ def test_the_cpu_measure_sends_every_request_to_both_endpoints_and_reports_each_
         ),
         3,
     )
+
+
+def test_the_paced_load_counts_each_slow_request_with_the_second_it_was_due_in(tmp_path: Path) -> None:
+    """At half rate a stall shows as slow requests bunched in a second or two: the paced load
+    generator counts every request over 100 ms (from when it was due) and the seconds they were due in."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from benchmarks.webhook import run_python_load
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if b"slow" in body:
+                time.sleep(0.3)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        bodies = ["Body=slow" if n in (4, 5, 6) else "Body=fast" for n in range(16)]
+        (tmp_path / "plan.0").write_text("".join(f"/x\tsig\t{body}\n" for body in bodies))
+        result = run_python_load(
+            f"http://127.0.0.1:{server.server_address[1]}", tmp_path / "plan", 1, [0], seconds=0.8, rate=20
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests == 16
+    assert len(result.slow) == 3 and all(ms >= 300 for _, ms in result.slow)
+    assert result.slow_seconds() == 1  # due 0.2-0.3 s into the run
+    summary = result.summary()
+    assert summary["over_100_ms"] == 3 and result.p99_ms >= 300
