@@ -17,11 +17,12 @@ for a key taken, which duplicates and clashes rely on) and a lost connection is 
 its pool. Like ``Connection.execute`` it begins the connection's transaction if none is open and
 commits nothing. What differs for the caller is what it gives back: plain tuples.
 
-Each pooled connection keeps one cursor for these statements, made the first time. A psycopg
-cursor sets up a loader for each column of a result, and a dumper for each type of value, once,
-and keeps them: a new cursor for every statement set them all up again (about 30 µs of the
-sender's read, with its two dozen columns, measured on PostgreSQL). An error drops the kept
-cursor, so the next statement starts with a fresh one.
+Each pooled connection keeps a cursor for each of these statements (the last ``KEPT_CURSORS``
+it ran), made the first time. A psycopg cursor keeps the loaders it set up for a result's columns,
+and the dumpers for its values, only while it runs the same statement again (a different one makes
+it set them up anew): a new cursor for every statement set them all up each time (about 15 µs of
+the sender's read, with its two dozen columns, measured on PostgreSQL). An error in a statement
+drops its cursor, so the next run starts with a fresh one.
 
 Whenever SQLAlchemy has more to do than send the statement (listeners to the connection's events,
 ``echo``, a schema translation map, a transaction that must be rolled back first), the statement
@@ -40,12 +41,15 @@ from sqlalchemy.sql.elements import ClauseElement
 
 # Each dialect keeps its own compiled forms (they hold it), so they go when its engine goes.
 _CACHE = "_direct_statements"
-# Where a pooled connection keeps its cursor for these statements (its pool's ``info``, which
-# follows the driver's connection from one checkout to the next).
-_CURSOR = "direct_statements.cursor"
+# Where a pooled connection keeps its cursors for these statements, by statement (its pool's
+# ``info``, which follows the driver's connection from one checkout to the next).
+_CURSORS = "direct_statements.cursors"
+# The most cursors one connection keeps: a message runs two or three of these statements, and its
+# write has a form for each number of rows.
+KEPT_CURSORS = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # each one is its own: a connection's cursors are kept by it
 class _Compiled:
     """A statement as one dialect sends it."""
 
@@ -91,12 +95,13 @@ class DirectStatement:
         pooled = connection.connection
         try:
             params = compiled.parameters(values)
-            cursor = _cursor(pooled)
+            cursor = _cursor(pooled, compiled)
             cursor.execute(compiled.sql, params)
             found = cursor.fetchall()
         except BaseException as error:
-            # Not used again: the next statement makes a fresh cursor.
-            pooled.info.pop(_CURSOR, None)
+            if cursor is not None:
+                # Not used again (it is closed below): the next run makes a fresh one.
+                pooled.info[_CURSORS].pop(compiled, None)
             # SQLAlchemy's own handling (private, but exactly what Connection.execute does): the
             # error wrapped as SQLAlchemy wraps it, a lost connection invalidated with its pool,
             # the cursor closed, handle_error listeners told. It always raises.
@@ -131,15 +136,21 @@ class DirectStatement:
         return found
 
 
-def _cursor(pooled: Any) -> Any:
-    """The cursor this pooled connection keeps for direct statements, made the first time. The
-    pool empties ``info`` when it replaces the driver's connection, so a kept cursor always
-    belongs to the connection at hand."""
-    cursor = pooled.info.get(_CURSOR)
+def _cursor(pooled: Any, compiled: _Compiled) -> Any:
+    """The cursor this pooled connection keeps for this statement, made the first time; once it
+    keeps ``KEPT_CURSORS``, the one used longest ago is closed. The pool empties ``info`` when it
+    replaces the driver's connection, so a kept cursor always belongs to the connection at hand."""
+    cursors = pooled.info.get(_CURSORS)
+    if cursors is None:
+        cursors = pooled.info[_CURSORS] = {}
+    cursor = cursors.pop(compiled, None)
     if cursor is None:
+        if len(cursors) >= KEPT_CURSORS:
+            cursors.pop(next(iter(cursors))).close()
         dbapi_connection = pooled.dbapi_connection
         assert dbapi_connection is not None
-        cursor = pooled.info[_CURSOR] = dbapi_connection.cursor()
+        cursor = dbapi_connection.cursor()
+    cursors[compiled] = cursor  # the newest last
     return cursor
 
 

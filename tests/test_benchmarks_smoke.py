@@ -152,13 +152,13 @@ def test_the_paced_load_counts_each_slow_request_with_the_second_it_was_due_in(t
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from benchmarks.webhook import run_python_load
+    from benchmarks.webhook import run_python_load, slow_note
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if b"slow" in body:
-                time.sleep(0.3)
+                time.sleep(1.0)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.send_header("Connection", "close")
@@ -179,7 +179,10 @@ def test_the_paced_load_counts_each_slow_request_with_the_second_it_was_due_in(t
         server.shutdown()
         server.server_close()
     assert result.requests == 16
-    assert len(result.slow) == 3 and all(ms >= 300 for _, ms in result.slow)
-    assert result.slow_seconds() == 1  # due 0.2-0.3 s into the run
+    # The three held ones, due 0.2-0.3 s into the run (on a busy machine another may pass 100 ms too).
+    held = [(due, ms) for due, ms in result.slow if ms >= 1000]
+    assert len(held) == 3 and all(0.15 < due < 0.45 for due, _ in held)
     summary = result.summary()
-    assert summary["over_100_ms"] == 3 and result.p99_ms >= 300
+    assert summary["slow_requests"] == len(result.slow) >= 3 and result.p99_ms >= 1000
+    if len(result.slow) == 3:
+        assert slow_note(summary) == "3 over 100 ms, due in 1 of its seconds"

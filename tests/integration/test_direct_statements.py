@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Numeric, bindparam, cast, event, insert, lite
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from app.conversations import PLAN_ACTIONS, SENDER_QUERY, SPLIT_MESSAGE_WINDOW
-from app.direct_statements import DirectStatement
+from app.direct_statements import KEPT_CURSORS, DirectStatement
 from app.extensions import db
 from app.models import ChannelIdentity, Message, utcnow
 from app.phones import normalise_phone
@@ -171,10 +171,9 @@ def test_after_an_error_the_next_statement_on_that_connection_runs(app: Flask) -
         assert [(m.id, m.body) for m in db.session.scalars(select(Message))] == [(again[0][0], "after")]
 
 
-def test_a_connection_makes_one_cursor_for_all_its_direct_statements(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """PostgreSQL: psycopg sets up each column's loader once a cursor, so the cursor is kept."""
+def test_a_connection_keeps_a_cursor_for_each_statement(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: psycopg keeps a cursor's column loaders only while it runs the same statement
+    again, and a message runs its read and its write in turn: each keeps a cursor of its own."""
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("psycopg's cursors")
@@ -188,15 +187,25 @@ def test_a_connection_makes_one_cursor_for_all_its_direct_statements(
             return make(self, *args, **kwargs)
 
         monkeypatch.setattr(psycopg.Connection, "cursor", counted)
+        count = DirectStatement(select(Message.id, Message.body).order_by(Message.id))
         with db.engine.connect() as connection:
             for n in range(3):
                 at = utcnow() + timedelta(seconds=n)
                 _INSERT_RETURNING.rows(connection, {"body": f"b{n}", "provider_id": f"SM-c{n}", "at": at})
                 if n == 0:
                     first = len(made)  # the pool's ping on checkout makes one too
+                assert [body for _, body in count.rows(connection, {})] == [f"b{k}" for k in range(n + 1)]
             connection.commit()
-        assert len(made) == first
-        assert len(db.session.execute(select(Message.id)).all()) == 3
+        assert len(made) == first + 1
+
+
+def test_a_connection_keeps_at_most_so_many_cursors_and_still_runs_the_first(app: Flask) -> None:
+    with app.app_context(), db.engine.connect() as connection:
+        statements = [DirectStatement(select(literal(n).label("n"))) for n in range(KEPT_CURSORS + 2)]
+        for n, statement in enumerate(statements):
+            assert statement.rows(connection, {}) == [(n,)]
+        assert len(connection.connection.info["direct_statements.cursors"]) == KEPT_CURSORS
+        assert statements[0].rows(connection, {}) == [(0,)]  # its cursor was closed: a new one
 
 
 def test_a_value_left_out_is_refused_as_sqlalchemy_refuses_it(app: Flask) -> None:
