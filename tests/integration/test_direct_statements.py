@@ -155,8 +155,9 @@ def test_a_key_taken_raises_integrity_error_and_the_session_goes_on_after_a_roll
 
 
 def test_after_an_error_the_next_statement_on_that_connection_runs(app: Flask) -> None:
-    """A connection keeps its cursor from one statement to the next; an error closes it (as
-    SQLAlchemy closes a failed statement's cursor), and the next statement gets a fresh one."""
+    """A connection keeps a cursor for each statement from one run to the next; an error closes
+    that statement's cursor (as SQLAlchemy closes a failed statement's cursor), and its next run
+    gets a fresh one."""
     with app.app_context(), db.engine.connect() as connection:
         values = {"body": "first", "provider_id": "SM-kept-cursor", "at": utcnow()}
         _INSERT_RETURNING.rows(connection, values)
