@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,13 @@ from sqlalchemy.engine import Engine
 from app.config import check_production, database_url, load_settings
 from app.content import ContentStore, Shipped
 from app.crypto import FieldCipher, configure
-from app.extensions import db, migrate
+from app.extensions import db
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Set by gunicorn.conf.py in each web worker before it builds the app: a web worker never runs
+# ``flask db``, so it goes without Flask-Migrate, which imports all of Alembic (about 8 MB of
+# every worker's memory).
+WITHOUT_MIGRATIONS = "REVIEWLINE_WITHOUT_MIGRATIONS"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -48,7 +53,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         FieldCipher.from_setting(app.config["FIELD_ENCRYPTION_KEYS"], app.config.get("BLIND_INDEX_KEY"))
     )
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    if not os.environ.get(WITHOUT_MIGRATIONS):
+        from flask_migrate import Migrate
+
+        Migrate(render_as_batch=True, compare_type=True).init_app(
+            app, db, directory=str(PROJECT_ROOT / "migrations")
+        )
 
     flows_dir = Path(app.config.get("FLOWS_DIR") or PROJECT_ROOT / "flows")
     locales_dir = Path(app.config.get("LOCALES_DIR") or PROJECT_ROOT / "locales")

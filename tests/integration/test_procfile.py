@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -109,3 +110,42 @@ def test_a_web_worker_keeps_what_it_built_at_start_up_out_of_the_collectors_swee
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+# Run in a fresh interpreter: this test process has imported Flask-Migrate already (conftest).
+WORKER_BUILDS_THE_APP = """
+import json, runpy, sys
+config = runpy.run_path("gunicorn.conf.py")
+if sys.argv[1] == "worker":
+    config["post_fork"](None, None)  # what gunicorn calls in each worker before it builds the app
+from app import create_app
+app = create_app()
+print(json.dumps({"alembic": "alembic" in sys.modules, "db command": "db" in app.cli.commands}))
+"""
+
+
+@pytest.mark.parametrize("process", ["worker", "command"])
+def test_a_web_worker_is_built_without_the_migration_commands_and_every_other_process_keeps_them(
+    process: str, tmp_path: Path
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("REVIEWLINE_DEV", "FLASK_DEBUG")},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
+        "SECRET_KEY": "procfile-test",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
+    env.pop("REVIEWLINE_WITHOUT_MIGRATIONS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_BUILDS_THE_APP, process],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    if process == "worker":
+        # Alembic (about 8 MB of a worker's memory) is never imported where `flask db` cannot run.
+        assert built == {"alembic": False, "db command": False}
+    else:
+        assert built == {"alembic": True, "db command": True}
