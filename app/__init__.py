@@ -19,7 +19,8 @@ from app.extensions import db
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Set by gunicorn.conf.py in each web worker before it builds the app: a web worker never runs
 # ``flask db``, so it goes without Flask-Migrate, which imports all of Alembic (about 8 MB of
-# every worker's memory).
+# every worker's memory). Not a setting: in the platform's environment it would also take
+# ``flask db upgrade`` from the release step.
 WITHOUT_MIGRATIONS = "REVIEWLINE_WITHOUT_MIGRATIONS"
 
 
@@ -53,7 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         FieldCipher.from_setting(app.config["FIELD_ENCRYPTION_KEYS"], app.config.get("BLIND_INDEX_KEY"))
     )
     db.init_app(app)
-    if not os.environ.get(WITHOUT_MIGRATIONS):
+    if os.environ.get(WITHOUT_MIGRATIONS) != "1":
         from flask_migrate import Migrate
 
         Migrate(render_as_batch=True, compare_type=True).init_app(

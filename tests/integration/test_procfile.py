@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -101,7 +102,6 @@ def test_the_procfile_web_command_serves_the_health_check_and_a_signed_sms(web: 
 
 def test_a_web_worker_keeps_what_it_built_at_start_up_out_of_the_collectors_sweeps() -> None:
     import gc
-    import runpy
 
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert gc.get_freeze_count() == 0
@@ -147,5 +147,7 @@ def test_a_web_worker_is_built_without_the_migration_commands_and_every_other_pr
     if process == "worker":
         # Alembic (about 8 MB of a worker's memory) is never imported where `flask db` cannot run.
         assert built == {"alembic": False, "db command": False}
+        # With preload_app the master would build the app before forking, so before post_fork.
+        assert "preload_app" not in runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     else:
         assert built == {"alembic": True, "db command": True}
