@@ -18,6 +18,8 @@ import pytest
 from cryptography.fernet import Fernet
 from twilio.request_validator import RequestValidator
 
+from app import WITHOUT_MIGRATIONS
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "procfile-test-token"
 BASE = "https://reviewline.example.org"
@@ -45,15 +47,24 @@ def get(url: str, data: bytes | None = None, headers: dict[str, str] | None = No
         return error.code, error.read().decode()
 
 
+def production_env(tmp_path: Path) -> dict[str, str]:
+    """This environment as a platform would give it: no development switches, no variable
+    gunicorn.conf.py sets in its workers, a database and keys of the test's own."""
+    left_out = ("REVIEWLINE_DEV", "FLASK_DEBUG", WITHOUT_MIGRATIONS)
+    return {
+        **{k: v for k, v in os.environ.items() if k not in left_out},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
+        "SECRET_KEY": "procfile-test",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
+
+
 @pytest.fixture
 def web(tmp_path: Path):  # type: ignore[no-untyped-def]
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if k not in ("REVIEWLINE_DEV", "FLASK_DEBUG")},
+        **production_env(tmp_path),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
-        "SECRET_KEY": "procfile-test",
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "PUBLIC_BASE_URL": BASE,
         "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "TWILIO_AUTH_TOKEN": TOKEN,
@@ -128,17 +139,10 @@ print(json.dumps({"alembic": "alembic" in sys.modules, "db command": "db" in app
 def test_a_web_worker_is_built_without_the_migration_commands_and_every_other_process_keeps_them(
     process: str, tmp_path: Path
 ) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("REVIEWLINE_DEV", "FLASK_DEBUG")},
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
-        "SECRET_KEY": "procfile-test",
-        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-    }
-    env.pop("REVIEWLINE_WITHOUT_MIGRATIONS", None)
     done = subprocess.run(
         [sys.executable, "-c", WORKER_BUILDS_THE_APP, process],
         cwd=ROOT,
-        env=env,
+        env=production_env(tmp_path),
         capture_output=True,
         text=True,
         check=True,
